@@ -1,0 +1,30 @@
+"""Multi-task optimization methods, usable in three lines from your own training loop.
+
+>>> import torch
+>>> from methods import EqualWeighting, mtl_backward
+>>> trunk, heads = torch.nn.Linear(4, 8), torch.nn.ModuleList([torch.nn.Linear(8, 1) for _ in range(2)])
+>>> opt = torch.optim.SGD([*trunk.parameters(), *heads.parameters()], lr=0.1)
+>>> x, y = torch.randn(16, 4), torch.randn(16, 2)
+>>> z = trunk(x).relu()
+>>> losses = torch.stack([((h(z).squeeze(1) - y[:, i]) ** 2).mean() for i, h in enumerate(heads)])
+>>> info = mtl_backward(losses, EqualWeighting(), shared_params=trunk.parameters(), task_params=heads.parameters())
+>>> opt.step()
+"""
+
+from ._core import (
+    Combiner,
+    GradientCombiner,
+    GradientStats,
+    LossCombiner,
+    StructureCombiner,
+    check_losses,
+    mtl_backward,
+    task_jacobian,
+)
+from .strategies import ForwardResult, JointStep, MixedStep, SequentialStep, StepStrategy
+
+__all__ = [
+    "Combiner", "LossCombiner", "GradientCombiner", "StructureCombiner", "GradientStats",
+    "check_losses", "mtl_backward", "task_jacobian",
+    "ForwardResult", "StepStrategy", "JointStep", "SequentialStep", "MixedStep",
+]
