@@ -1,0 +1,1 @@
+"""Tests of ``paper_repro.data``."""
