@@ -104,6 +104,9 @@ class Combiner(nn.Module, ABC):
     def after_step(self, recompute: Callable[[], Tensor]) -> None:
         """Hook called after the optimizer step. Default: nothing."""
 
+    def end_epoch(self) -> None:
+        """Hook called at the end of every training epoch (e.g. DWA's per-epoch history). Default: nothing."""
+
     def _check(self, losses: Tensor) -> Tensor:
         return check_losses(losses, self.n_tasks)
 
@@ -258,10 +261,42 @@ def task_jacobian(
     return torch.stack(rows), "loop"
 
 
+def _reaches(node: Any, targets: set[int], seen: set[int]) -> bool:
+    """Whether the autograd graph below ``node`` reaches the accumulator of a tensor in ``targets``."""
+    stack = [node]
+    while stack:
+        fn = stack.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        var = getattr(fn, "variable", None)  # AccumulateGrad nodes hold their leaf tensor
+        if var is not None and id(var) in targets:
+            return True
+        stack.extend(nxt for nxt, _ in fn.next_functions)
+    return False
+
+
 def _check_dependence(losses: Tensor, shared: Sequence[Tensor]) -> None:
+    """Raise if some task's loss does not reach the shared parameters.
+
+    Through ``torch.stack`` autograd returns zeros, not ``None``, for a loss that never touches the
+    shared parameters, so the check walks the graph of each stacked loss instead of calling autograd.
+    For a loss vector not built by ``stack`` the graph cannot be split per task and the check is a
+    per-task ``autograd.grad`` with ``allow_unused``.
+    """
+    if losses.grad_fn is None:
+        raise ValueError("The losses do not depend on any parameter (they have no grad_fn).")
+    targets = {id(p) for p in shared}
+    root = losses.grad_fn
+    if type(root).__name__.startswith("StackBackward") and len(root.next_functions) == losses.numel():
+        for i, (node, _) in enumerate(root.next_functions):
+            if not _reaches(node, targets, set()):
+                raise ValueError(
+                    f"Loss of task {i} does not depend on the shared parameters; expected every task's "
+                    f"loss to be computed through them."
+                )
+        return
     for i in range(losses.numel()):
-        if losses[i].grad_fn is None:
-            raise ValueError(f"Loss of task {i} does not depend on any parameter (it has no grad_fn).")
         grads = torch.autograd.grad(losses[i], list(shared), retain_graph=True, allow_unused=True)
         if all(g is None for g in grads):
             raise ValueError(

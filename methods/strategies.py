@@ -56,6 +56,11 @@ class StepStrategy(ABC):
     def on_epoch_start(self, epoch: int) -> None:
         """Hook called by the trainer at the start of every epoch."""
 
+    def on_epoch_end(self, epoch: int) -> None:
+        """Hook called by the trainer at the end of every epoch: ends the epoch of every combiner."""
+        for combiner in self.combiners():
+            combiner.end_epoch()
+
     def reset(self) -> None:
         """Restore a fresh instance's state."""
 

@@ -259,6 +259,7 @@ class Trainer:
                 n_batches += 1
                 if self.step_callback is not None:
                     self.step_callback(self.step_count, info)
+            self.strategy.on_epoch_end(epoch)
             if self.scheduler is not None:
                 self.scheduler.step()
             record: dict[str, Any] = {"epoch": epoch + 1, "train_losses": (sums / max(n_batches, 1)).tolist()}
