@@ -22,9 +22,28 @@ from ._core import (
     task_jacobian,
 )
 from .strategies import ForwardResult, JointStep, MixedStep, SequentialStep, StepStrategy
+from .baselines import (
+    DWA,
+    FAMO,
+    MGDA,
+    AlignedMTL,
+    CAGrad,
+    EqualWeighting,
+    GradNorm,
+    IMTLG,
+    LinearScalarization,
+    NashMTL,
+    PCGrad,
+    SmoothTchebycheff,
+    Tchebycheff,
+    UncertaintyWeighting,
+    UPGrad,
+)
 
 __all__ = [
     "Combiner", "LossCombiner", "GradientCombiner", "StructureCombiner", "GradientStats",
     "check_losses", "mtl_backward", "task_jacobian",
     "ForwardResult", "StepStrategy", "JointStep", "SequentialStep", "MixedStep",
+    "EqualWeighting", "LinearScalarization", "Tchebycheff", "SmoothTchebycheff", "UncertaintyWeighting",
+    "DWA", "FAMO", "GradNorm", "MGDA", "PCGrad", "CAGrad", "IMTLG", "NashMTL", "AlignedMTL", "UPGrad",
 ]
