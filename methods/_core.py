@@ -315,7 +315,7 @@ def _accumulate(params: Sequence[Tensor], flat: Tensor) -> None:
 
 
 def mtl_backward(
-    losses: Tensor,
+    losses: Tensor | Sequence[Tensor],
     combiner: Combiner,
     *,
     shared_params: Iterable[Tensor],
@@ -341,7 +341,8 @@ def mtl_backward(
 
     Gradients are accumulated into ``.grad`` (as ``Tensor.backward`` does): zero them first.
 
-    :param losses: ``(K,)`` per-task losses, attached to the graph.
+    :param losses: ``(K,)`` per-task losses attached to the graph, or a sequence of K scalar losses
+        (then each task's backward in representation mode runs through its own head only).
     :param combiner: any :class:`Combiner`.
     :param shared_params: the shared parameters (non-empty).
     :param task_params: the task-specific parameters (a flat iterable, or one iterable per task).
@@ -356,6 +357,12 @@ def mtl_backward(
     """
     if not isinstance(combiner, Combiner):
         raise TypeError(f"Parameter `combiner` should be a methods.Combiner. Found `{type(combiner).__name__}`.")
+    task_losses: list[Tensor] | None = None
+    if not isinstance(losses, Tensor):
+        task_losses = [loss.reshape(()) for loss in losses]
+        if not task_losses:
+            raise ValueError("Parameter `losses` should hold one loss per task. Found none.")
+        losses = torch.stack(task_losses)
     check_losses(losses, combiner.n_tasks, check_finite=check_finite)
     shared = _param_list(shared_params, "shared_params")
     heads: list[Tensor] = []
@@ -381,16 +388,26 @@ def mtl_backward(
     if features is not None:
         if not combiner.supports_features:
             raise ValueError(f"{combiner!s} needs gradients on the parameters; it does not support representation mode (features=...).")
-        jz, mode = task_jacobian(losses, [features], retain_graph=True)
-        stats = GradientStats(jz.detach(), detached, mode="features")
-        w = combiner.weights(stats).detach().to(losses.dtype)
-        if head_grads == "weighted" or not heads:
-            grads = torch.autograd.grad((w * losses).sum(), shared + heads, retain_graph=retain_graph, allow_unused=True, materialize_grads=True)
-        else:
-            grads = torch.autograd.grad((w * losses).sum(), shared, retain_graph=True, allow_unused=True, materialize_grads=True)
-            grads = grads + torch.autograd.grad(losses.sum(), heads, retain_graph=retain_graph, allow_unused=True, materialize_grads=True)
-        for p, g in zip(shared + heads, grads):
-            p.grad = g.clone() if p.grad is None else p.grad + g
+        # One backward per task from its loss to z (and its head), then one backward of
+        # z against sum_i w_i dL_i/dz through the trunk: every head and the trunk run once.
+        if task_losses is not None:
+            rows = [torch.autograd.grad(task_losses[i], [features] + heads, retain_graph=True, allow_unused=True,
+                                        materialize_grads=True) for i in range(k)]
+            jac = torch.stack([torch.cat([g.reshape(-1) for g in r]) for r in rows])
+            mode = "loop"
+        else:  # a stacked loss vector: one batched pass (heads of other tasks get zero cotangents)
+            jac, mode = task_jacobian(losses, [features] + heads, retain_graph=True)
+        n_z = features.numel()
+        jz, j_heads = jac[:, :n_z], jac[:, n_z:]
+        stats = GradientStats(jz, detached, mode="features")
+        w = combiner.weights(stats).detach().to(jac.dtype)
+        cotangent = (jz.T @ w).view_as(features).to(features.dtype)
+        _accumulate(shared, torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+            features, shared, grad_outputs=cotangent, retain_graph=retain_graph, allow_unused=True,
+            materialize_grads=True)]))
+        if heads:
+            head_w = w if head_grads == "weighted" else torch.ones(k, dtype=jac.dtype, device=jac.device)
+            _accumulate(heads, j_heads.T @ head_w)
         info.update({"jacobian_mode": mode, "grad_space": "features"})
         info.update(combiner.last_info)
         info.setdefault("weights", w.tolist())

@@ -34,6 +34,7 @@ class ForwardResult:
 
     losses: Tensor
     features: Tensor | None = None
+    task_losses: list[Tensor] | None = None  # the unstacked losses, for per-head backward passes
 
 
 Closure = Callable[[Sequence[int] | None], ForwardResult]
@@ -96,8 +97,9 @@ class JointStep(StepStrategy):
         if self.use_features and res.features is None:
             raise ValueError("JointStep(use_features=True) needs a closure that returns `features`.")
         optimizer.zero_grad(set_to_none=True)
+        use_list = self.use_features and res.task_losses is not None
         info = mtl_backward(
-            res.losses, self.combiner, shared_params=shared_params, task_params=task_params,
+            res.task_losses if use_list else res.losses, self.combiner, shared_params=shared_params, task_params=task_params,
             features=res.features if self.use_features else None, head_grads=self.head_grads,
             strict=self._first,
         )

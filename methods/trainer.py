@@ -170,7 +170,8 @@ class Trainer:
             idx = range(self.n_tasks) if tasks is None else tasks
             if len(outs) != self.n_tasks:
                 raise ValueError(f"The model should return one output per task ({self.n_tasks}). Found {len(outs)}.")
-            return ForwardResult(torch.stack([self.loss_fns[t](outs[t], _target(y, t)) for t in idx]), z)
+            task_losses = [self.loss_fns[t](outs[t], _target(y, t)) for t in idx]
+            return ForwardResult(torch.stack(task_losses), z, task_losses if z is not None else None)
 
         return closure
 
