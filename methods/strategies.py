@@ -80,15 +80,17 @@ class JointStep(StepStrategy):
     """One forward pass, one ``mtl_backward`` with ``combiner``, one optimizer step.
 
     :param combiner: any :class:`~methods.Combiner`.
-    :param head_grads: how task-specific parameters get their gradient (see ``mtl_backward``).
+    :param head_grads: how task-specific parameters get their gradient (see ``mtl_backward``); ``None``
+        takes the combiner's own ``head_grads`` attribute when it has one (EMTL weights its heads), else
+        ``"raw"``.
     :param use_features: representation mode: gradient statistics on the closure's ``features``.
     """
 
-    def __init__(self, combiner: Combiner, *, head_grads: HeadGrads = "raw", use_features: bool = False) -> None:
+    def __init__(self, combiner: Combiner, *, head_grads: HeadGrads | None = None, use_features: bool = False) -> None:
         if not isinstance(combiner, Combiner):
             raise TypeError(f"Parameter `combiner` should be a methods.Combiner. Found `{type(combiner).__name__}`.")
         self.combiner = combiner
-        self.head_grads = head_grads
+        self.head_grads: HeadGrads = head_grads if head_grads is not None else getattr(combiner, "head_grads", "raw")
         self.use_features = use_features
         self._first = True
 

@@ -36,6 +36,12 @@ def _emtl(n_tasks: int, **kw: Any) -> Combiner:
     return EMTL(n_tasks=n_tasks, **kw)
 
 
+def _emtl_si(n_tasks: int, **kw: Any) -> Combiner:
+    from methods.emtl import EMTL
+
+    return EMTL.si(n_tasks, **kw)
+
+
 #: name → builder(n_tasks, **options). "-UB" names run in representation mode (see uses_features).
 COMBINERS: dict[str, Callable[..., Combiner]] = {
     "EW": _b("EqualWeighting"),
@@ -55,6 +61,7 @@ COMBINERS: dict[str, Callable[..., Combiner]] = {
     "Aligned-MTL": _b("AlignedMTL"),
     "UPGrad": _b("UPGrad"),
     "EMTL": _emtl,
+    "EMTL-SI": _emtl_si,
 }
 
 
