@@ -1,0 +1,1 @@
+"""NMT tests (methods.nmt, theory.nmt, paper_repro.experiments.nmt)."""
