@@ -39,6 +39,10 @@ from .baselines import (
     UncertaintyWeighting,
     UPGrad,
 )
+from .cso import CSOCombiner, CSOStep
+from .emtl import EMTL, EMTLStep
+from .mt2o import MT2OTrainer, Population
+from .nmt import NMTConfig, PriorityLagrangian, train_prioritized
 
 __all__ = [
     "Combiner", "LossCombiner", "GradientCombiner", "StructureCombiner", "GradientStats",
@@ -46,4 +50,8 @@ __all__ = [
     "ForwardResult", "StepStrategy", "JointStep", "SequentialStep", "MixedStep",
     "EqualWeighting", "LinearScalarization", "Tchebycheff", "SmoothTchebycheff", "UncertaintyWeighting",
     "DWA", "FAMO", "GradNorm", "MGDA", "PCGrad", "CAGrad", "IMTLG", "NashMTL", "AlignedMTL", "UPGrad",
+    "PriorityLagrangian", "NMTConfig", "train_prioritized",  # NMT, arXiv 2412.12092
+    "EMTL", "EMTLStep",  # EMTL, arXiv 2306.09373
+    "CSOCombiner", "CSOStep",  # CSO, arXiv 2406.02996
+    "MT2OTrainer", "Population",  # MT2O, arXiv 2403.16162
 ]
