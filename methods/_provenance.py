@@ -6,43 +6,65 @@ import datetime as _dt
 import json
 import os
 import platform
+import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["git_commit", "provenance", "write_json"]
+__all__ = ["git_info", "provenance", "write_json"]
 
 
-def git_commit(cwd: str | Path | None = None) -> dict[str, Any]:
-    """The current git commit and whether the tree is dirty; ``"unknown"`` outside a checkout."""
-    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=10, check=True).stdout.strip() != ""
-        return {"commit": sha, "dirty": dirty}
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
-def provenance(settings: dict[str, Any] | None = None, *, device: str | torch.device | None = None) -> dict[str, Any]:
-    """A JSON-able record of commit, time, machine, library versions, thread count and settings."""
-    return {
-        **git_commit(),
-        "utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
+def git_info(path: str | Path | None = None) -> dict[str, Any]:
+    """Commit hash and dirty flag of the git tree holding ``path`` (default: this package's checkout).
+
+    :returns: ``{"commit": sha | "unknown", "dirty": bool | None}``; ``"unknown"``/``None`` outside
+        git or before the first commit.
+    """
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    commit = _git(["rev-parse", "HEAD"], where) or "unknown"
+    status = _git(["status", "--porcelain"], where)
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def provenance(settings: dict[str, Any] | None = None, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """A JSON-able record of where and how a result was produced.
+
+    :param settings: the run's settings (experiment, profile, config, seeds, ...), stored verbatim.
+    :param device: the device the run used.
+    :returns: dict with ``commit``, ``dirty``, ``timestamp_utc`` (ISO 8601), ``hostname``,
+        ``platform``, ``processor``, ``cpu_count``, ``python``, ``torch``, ``numpy``,
+        ``torch_threads``, ``device`` (and ``device_name`` for CUDA) and ``settings``.
+    """
+    dev = torch.device(device)
+    record: dict[str, Any] = {
+        **git_info(),
+        "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "hostname": socket.gethostname(),
         "platform": platform.platform(),
-        "processor": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": np.__version__,
         "torch_threads": torch.get_num_threads(),
-        "device": str(device) if device is not None else "cpu",
+        "device": str(dev),
         "settings": settings or {},
     }
+    if dev.type == "cuda" and torch.cuda.is_available():
+        record["device_name"] = torch.cuda.get_device_name(dev)
+    return record
 
 
 def _default(obj: Any) -> Any:

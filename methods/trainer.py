@@ -278,4 +278,4 @@ class Trainer:
 
     def save_results(self, path: str | Path, results: dict[str, Any], settings: dict[str, Any]) -> Path:
         """Write ``results`` with provenance (commit, machine, versions, ``settings``) as JSON."""
-        return write_json(path, {"provenance": provenance(settings, device=self.shared_params[0].device), **results})
+        return write_json(path, {"provenance": provenance(settings, self.shared_params[0].device), **results})

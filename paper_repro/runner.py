@@ -53,8 +53,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Default output folder (relative to the current directory).
-DEFAULT_OUT = Path("runs")
+#: Default output folder: ``$MTOPT_RUNS_DIR`` if set (the test suite shares one folder between the
+#: claims test and the notebooks), else ``runs/`` at the repository root, wherever the caller runs from.
+DEFAULT_OUT = Path(os.environ.get("MTOPT_RUNS_DIR") or REPO_ROOT / "runs")
 #: Where committed (full-profile) aggregates live: ``paper_repro/results/<profile>/<name>.json``.
 COMMITTED_RESULTS = REPO_ROOT / "paper_repro" / "results"
 #: Training seeds when a profile gives none.

@@ -107,6 +107,6 @@ def test_results_json_carries_provenance(tmp_path):
     path = trainer.save_results(tmp_path / "r.json", res, {"lr": 1e-2})
     data = json.loads(path.read_text())
     assert data["provenance"]["settings"] == {"lr": 1e-2}
-    for key in ("commit", "torch", "torch_threads", "utc", "host"):
+    for key in ("commit", "dirty", "torch", "torch_threads", "timestamp_utc", "hostname"):
         assert key in data["provenance"]
     assert len(data["history"]) == 1
