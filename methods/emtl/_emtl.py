@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from .._core import Combiner, GradientCombiner, GradientStats, check_losses, mtl_backward, task_jacobian
-from ..strategies import Closure, StepStrategy
+from ..strategies import Closure, JointStep, _no_grad_losses
 from ._functional import BASES, VARIANTS, Base, Variant, emtl_weights, imtl_weights, inequity, relative_contributions
 
 __all__ = ["EMTL", "EMTLStep", "GradOn", "HeadWeighting", "task_grad_norms", "inequity_summary", "InequityLogger"]
@@ -376,11 +376,11 @@ def _backward_rep(emtl: EMTL, losses: Tensor, shared_params: Iterable[Tensor],
     return info
 
 
-class EMTLStep(StepStrategy):
+class EMTLStep(JointStep):
     """A joint step that runs :meth:`EMTL.backward`: one forward pass, one EMTL backward, one optimizer step.
 
     Use it instead of ``JointStep`` for ``grad_on="last"`` with ``norm_params`` (the cheap mode on a
-    parameter subset), or to get EMTL's ``head_weighting`` without passing ``head_grads`` by hand.
+    parameter subset). State, ``reset`` and the combiner list are :class:`~methods.JointStep`'s.
 
     :param combiner: an :class:`EMTL`.
     :param norm_params: the parameters the norms are taken on when ``grad_on="last"``.
@@ -391,7 +391,7 @@ class EMTLStep(StepStrategy):
             raise TypeError(f"Parameter `combiner` should be an EMTL. Found `{type(combiner).__name__}`.")
         if combiner.grad_on == "last" and norm_params is None and combiner.last_blocks is None:
             raise ValueError("EMTLStep with EMTL(grad_on='last') needs `norm_params` (or EMTL(last_blocks=...)).")
-        self.combiner = combiner
+        super().__init__(combiner, use_features=combiner.grad_on == "rep")
         self.norm_params = None if norm_params is None else list(norm_params)
 
     def step(self, closure: Closure, optimizer: torch.optim.Optimizer, *, shared_params: Sequence[Tensor],
@@ -403,28 +403,11 @@ class EMTLStep(StepStrategy):
         info = self.combiner.backward(res.losses, shared_params=shared_params, task_params=task_params,
                                       features=res.features, norm_params=self.norm_params)
         optimizer.step()
-        self.combiner.after_step(lambda: _no_grad(closure))
+        self.combiner.after_step(lambda: _no_grad_losses(closure))
         return info
-
-    def reset(self) -> None:
-        self.combiner.reset()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"combiner": self.combiner.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.combiner.load_state_dict(state["combiner"])
-
-    def combiners(self) -> list[Combiner]:
-        return [self.combiner]
 
     def __repr__(self) -> str:
         return f"EMTLStep({self.combiner!r})"
-
-
-def _no_grad(closure: Closure) -> Tensor:
-    with torch.no_grad():
-        return closure(None).losses.detach()
 
 
 class InequityLogger:
