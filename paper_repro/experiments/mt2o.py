@@ -7,13 +7,21 @@ Registered experiments:
   EPO, MGDA-UB; test-loss HV per epoch (``multidigits`` / ``multimnist.cosmos`` + ``multimnist.phn``), training-only
   seconds, time to a share of HV*, and the transfer-strength ablation.
 - ``mt2o.vlmop2`` (E3): PMTL's concave toy, n = 20, full-batch GD step 1, 100 iterations, ``circle`` K = 10.
+- ``mt2o.scenes`` (E2 scene proxy, E5 α grid): procedural scenes, segmentation + depth, GroupNorm SegNet (loop
+  population: GroupNorm has no vmap rule here), K = 5 ``circle``, Adam; HV (``scenes.shapes``, 2 × trivial loss).
+- ``mt2o.regression`` (E4, E5 α grid): controllable-conflict regression, m = 3, width-1 bottleneck MLP, K = 15
+  ``das_dennis`` H = 4, Adam; HV (``synth.regression``, 2 per task).
 
-Quick profile (claims, CI; ≈ 1–2 min on 2 cores): Multi-Digits (1,280 training composites), 2 seeds, 8 epochs, SGD lr 0.05 momentum 0.9
-(a quick-scale [decision]: the spec's lr 1e-3 needs 100 epochs), VLMOP2 with 3 seeds. Not covered in quick: the
-scene set (seg + depth) and the multi-target regression of §4 E2/E4 (not implemented yet).
+Quick profile (claims, CI; ≈ 2.5 min on 2 cores in all): Multi-Digits (1,280 training composites), 2 seeds, 8
+epochs, SGD lr 0.05 momentum 0.9 (a quick-scale [decision]: the spec's lr 1e-3 needs 100 epochs), VLMOP2 with 3
+seeds; scenes (1 seed, 128 training images 32×32, 6 epochs, ≈ 30 s) and regression (1 seed, 1,800 training
+samples, 8 epochs, ≈ 10 s), both single-threaded and far from converged (early-phase speed only). Not covered: the
+m = 7 (SARCOS-shaped) regression, the 3-task scene variant, and the coupling / neighbourhood / P_T / shared-init
+ablations of E5 (only α and the elitist rule are run).
 
 HV* is the best *final-epoch* test HV over methods (mean over seeds) [simplification of §3: no validation-selected
-checkpoint]. Speed-up = median over seeds of T_95(next-best baseline)/T_95(MT2O), in epochs and seconds.
+checkpoint]. Speed-up = median over seeds of T_95(next-best baseline)/T_95(MT2O), in epochs and seconds; LS counts
+as a baseline (it is MT2O without transfer in the linear case).
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from paper_repro.claims import Claim, ClaimOutcome, register_claim
 from paper_repro.metrics import hypervolume
 from paper_repro.registry import Experiment, RunContext, register
 
-__all__ = ["benchmark_stacked_step", "figure_fronts", "figure_hv_curves", "speed_table"]
+__all__ = ["ablation_rows", "ablation_table", "benchmark_stacked_step", "figure_ablation", "figure_fronts",
+           "figure_hv_curves", "figure_title", "speed_table", "time_to_fraction_table"]
 
 BASELINES = ("ls", "pmtl", "epo", "mgda_ub")
 
@@ -179,19 +188,261 @@ def _hv_auc(results: dict[str, Any], hv_id: str, method: str) -> list[float]:
     return [float(np.mean(s["methods"][method]["hv"][hv_id][1:])) for s in results["per_seed"]]
 
 
+SHARES = (0.90, 0.95, 0.99)  # X of T_X (specs/mt2o.md §3): 95 is the headline, 90 and 99 are tabulated
+
+
 def aggregate_digits(per_seed: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Cross-seed speed metrics of any population experiment (``mt2o.digits``, ``mt2o.scenes``,
+    ``mt2o.regression``): ``speed`` (X = 95), ``speed_by_share`` (X = 90, 95, 99) and ``hv_auc`` per HV id."""
     res = {"per_seed": per_seed}
     out = {"speed": {i: _speed(res, i, cfg["mt2o_default"]) for i in cfg["hv_ids"]}}
+    out["speed_by_share"] = {i: {f"{x:.2f}": _speed(res, i, cfg["mt2o_default"], x) for x in SHARES}
+                             for i in cfg["hv_ids"]}
     out["hv_auc"] = {i: {m: _hv_auc(res, i, m) for m in per_seed[0]["methods"]} for i in cfg["hv_ids"]}
     return out
 
 
+aggregate_population = aggregate_digits
+
+
 def speed_table(results: dict[str, Any], hv_id: str | None = None) -> list[dict[str, Any]]:
-    """Rows (method, final HV mean, T_95 epochs/seconds per seed) of the aggregated ``mt2o.digits`` results."""
+    """Rows (method, final HV mean, T_95 epochs/seconds per seed) of an aggregated population experiment."""
     hv_id = hv_id or results["config"]["hv_ids"][0]
     sp = results["aggregate"]["speed"][hv_id]
     return [{"method": m, "final_hv": r["final_hv"], "T95_epochs": r["T_epochs"], "T95_seconds": r["T_seconds"]}
             for m, r in sp["rows"].items()]
+
+
+def _median_or_none(xs: list[Any]) -> float | None:
+    vals = [x for x in xs if x is not None]
+    return float(statistics.median(vals)) if len(vals) == len(xs) and vals else None
+
+
+def time_to_fraction_table(results: dict[str, Any], hv_id: str | None = None) -> str:
+    """Markdown table: per method, final test HV (mean over seeds) and T_90 / T_95 / T_99 in epochs and training
+    seconds (median over seeds; "—" = not reached by some seed), then the speed-ups of the MT2O default at X = 95.
+
+    Every number comes from ``results["aggregate"]`` (the quantities the claims read)."""
+    hv_id = hv_id or results["config"]["hv_ids"][0]
+    agg = results["aggregate"]
+    by = agg.get("speed_by_share", {}).get(hv_id) or {"0.95": agg["speed"][hv_id]}
+    shares = sorted(by)
+    head = "| method | final HV | " + " | ".join(f"T{round(float(x) * 100)} ep / s" for x in shares) + " |"
+    lines = [head, "|---" * (2 + len(shares)) + "|"]
+    first = by[shares[0]]
+
+    def fmt(v: float | None, digits: int) -> str:
+        return "—" if v is None else f"{v:.{digits}f}"
+
+    for m, r in first["rows"].items():
+        cells = []
+        for x in shares:
+            row = by[x]["rows"][m]
+            cells.append(f"{fmt(_median_or_none(row['T_epochs']), 1)} / {fmt(_median_or_none(row['T_seconds']), 1)}")
+        lines.append(f"| {m} | {r['final_hv']:.4f} | " + " | ".join(cells) + " |")
+    sp = agg["speed"][hv_id]
+
+    def ratio(v: float | None) -> str:
+        return "not reached" if v is None else f"{v:.2f}×"
+
+    lines.append("")
+    lines.append(f"HV* = {sp['hv_star']:.4f} ({hv_id}); MT2O default = {sp['mt2o']}; next-best baseline = "
+                 f"{sp['next_best']}. T95 speed-up vs next best: {ratio(sp['speedup_vs_next_best_epochs'])} (epochs), "
+                 f"{ratio(sp['speedup_vs_next_best_seconds'])} (seconds); vs no transfer (LS = MT2O α = 0): "
+                 f"{ratio(sp['speedup_vs_ls_epochs'])} (epochs), {ratio(sp['speedup_vs_ls_seconds'])} (seconds).")
+    return "\n".join(lines)
+
+
+def _alpha_of(method: str) -> float | None:
+    if method == "ls":
+        return 0.0
+    if method.startswith("mt2o_a"):
+        return float(method[len("mt2o_a"):])
+    return None
+
+
+def ablation_rows(results: dict[str, Any], hv_id: str | None = None) -> list[dict[str, Any]]:
+    """Transfer-strength ablation (``specs/mt2o.md`` §4 E5) of one population experiment: per α (LS = α 0, and the
+    elitist rule when run), final test HV (mean ± s.e. over seeds), the HV mean over epochs, median T_95 epochs,
+    the mean front spread (range of each test loss over the K models) and the mean pairwise parameter distance."""
+    hv_id = hv_id or results["config"]["hv_ids"][0]
+    per = results["per_seed"]
+    sp = results["aggregate"]["speed"][hv_id]
+    rows = []
+    methods = [m for m in per[0]["methods"] if _alpha_of(m) is not None or m == "mt2o_elitist"]
+    methods.sort(key=lambda m: (_alpha_of(m) is None, _alpha_of(m) or 0.0))
+    for m in methods:
+        hv = np.array([s["methods"][m]["final_hv"][hv_id] for s in per])
+        rows.append({
+            "method": m, "alpha": _alpha_of(m),
+            "final_hv": float(hv.mean()),
+            "final_hv_se": float(hv.std(ddof=1) / math.sqrt(len(hv))) if len(hv) > 1 else float("nan"),
+            "hv_auc": float(np.mean(results["aggregate"]["hv_auc"][hv_id][m])),
+            "T95_epochs": _median_or_none(sp["rows"][m]["T_epochs"]),
+            "spread": float(np.mean([np.mean(s["methods"][m]["spread"]) if "spread" in s["methods"][m]
+                                     else np.ptp(np.asarray(s["methods"][m]["final_test_losses"]), 0).mean()
+                                     for s in per])),
+            "pairwise_distance": float(np.mean([s["methods"][m]["pairwise_distance"] for s in per])),
+        })
+    return rows
+
+
+def ablation_table(results: dict[str, Any], hv_id: str | None = None) -> str:
+    """Markdown version of :func:`ablation_rows`."""
+    lines = ["| method | α | final HV | mean HV over epochs | T95 epochs | spread | pairwise dist. |",
+             "|---|---|---|---|---|---|---|"]
+    for r in ablation_rows(results, hv_id):
+        a = "elitist" if r["alpha"] is None else f"{r['alpha']:g}"
+        se = "" if not math.isfinite(r["final_hv_se"]) else f" ± {r['final_hv_se']:.4f}"
+        t = "—" if r["T95_epochs"] is None else f"{r['T95_epochs']:.0f}"
+        lines.append(f"| {r['method']} | {a} | {r['final_hv']:.4f}{se} | {r['hv_auc']:.4f} | {t} | "
+                     f"{r['spread']:.3f} | {r['pairwise_distance']:.2f} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- shared loop
+def _take(target: Any, idx: Tensor) -> Any:
+    """Rows ``idx`` of a target tensor or of every tensor in a tuple of targets."""
+    return tuple(t[idx] for t in target) if isinstance(target, tuple) else target[idx]
+
+
+def _method_result(trainer: MT2OTrainer, hist: Any, hv_ids: list[str]) -> dict[str, Any]:
+    """The per-method record every MT2O experiment stores (curves, final losses/HV, cost, diagnostics)."""
+    st = trainer.step_times[len(trainer.step_times) // 5:] or trainer.step_times
+    rec = hist.as_dict()
+    last = rec["records"][-1]
+    final = np.asarray(last["losses"]["test"])
+    return {
+        "epochs": [r["epoch"] for r in rec["records"]],
+        "seconds": [r["seconds"] for r in rec["records"]],
+        "hv": {i: [r["hv"]["test"][i] for r in rec["records"]] for i in hv_ids},
+        "hv_val": {i: [r["hv"]["val"][i] for r in rec["records"]] for i in hv_ids},
+        "final_test_losses": last["losses"]["test"],
+        "final_hv": {i: last["hv"]["test"][i] for i in hv_ids},
+        "median_step_s": float(statistics.median(st)) if st else float("nan"),
+        "pairwise_distance": last["pairwise_distance"],
+        "offdiag_mass": last["offdiag_mass"],
+        "spread": (final.max(0) - final.min(0)).tolist(),  # range of each test loss over the K models
+    }
+
+
+def _run_population_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, *, tag: str,
+                            make_model: Any, loss_fn: Any, w: Tensor, train: tuple[Tensor, Any],
+                            splits: dict[str, tuple[Tensor, Any]], hv: Any, vectorize: bool = True) -> dict[str, Any]:
+    """Train every method of ``cfg["methods"]`` on the same data order and inits (Adam, ``cfg["lr"]``)."""
+    tr_x, tr_y = train
+    n, bs, k = len(tr_x), cfg["batch_size"], w.shape[0]
+    steps = math.ceil(n / bs)
+    dev = ctx.device
+
+    def evaluate(pop: Population) -> dict[str, Tensor]:
+        return {s: pop.task_losses(x, y, loss_fn) for s, (x, y) in splits.items()}
+
+    def batches(epoch: int) -> list[tuple[Tensor, Any]]:
+        g = torch.Generator().manual_seed(10_000 * seed + epoch)
+        perm = torch.randperm(n, generator=g).to(dev)
+        return [(tr_x[perm[i:i + bs]], _take(tr_y, perm[i:i + bs])) for i in range(0, n, bs)]
+
+    out: dict[str, Any] = {"methods": {}}
+    threads = torch.get_num_threads()
+    if cfg.get("threads"):  # quick: 1 thread for every method (tiny models; robust timings on a shared machine)
+        torch.set_num_threads(int(cfg["threads"]))
+    try:
+        _train_methods(cfg, seed, ctx, out, tag=tag, make_model=make_model, loss_fn=loss_fn, w=w, k=k, steps=steps,
+                       batches=batches, evaluate=evaluate, hv=hv, vectorize=vectorize)
+    finally:
+        torch.set_num_threads(threads)
+    out["threads"] = int(cfg.get("threads") or threads)
+    return out
+
+
+def _train_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, out: dict[str, Any], *, tag: str,
+                   make_model: Any, loss_fn: Any, w: Tensor, k: int, steps: int, batches: Any, evaluate: Any,
+                   hv: Any, vectorize: bool) -> None:
+    dev, dt = ctx.device, ctx.dtype
+    for name in cfg["methods"]:
+        pop = Population(make_model, k, init_seeds(seed, k), device=dev, dtype=dt, vectorize=vectorize)
+        direction, rule, scal = _method_parts(name, cfg, w, steps)
+        trainer = MT2OTrainer(pop, w.to(dt), loss_fn=loss_fn, direction=direction, rule=rule, scalarization=scal,
+                              opt_factory=lambda p: torch.optim.Adam(p, lr=cfg["lr"]))
+        hist = trainer.fit(batches, cfg["epochs"], evaluate=evaluate, hv=hv, progress_bar=False)
+        out["methods"][name] = _method_result(trainer, hist, cfg["hv_ids"])
+        ctx.logger.info("%s seed %d %s final HV %s", tag, seed, name, out["methods"][name]["final_hv"])
+
+
+# ---------------------------------------------------------------------------------------------- scenes
+def _scene_losses(outputs: list[Tensor], target: tuple[Tensor, Tensor]) -> Tensor:
+    """(segmentation CE, L1 of train-standardised depth) of one model."""
+    seg, depth = target
+    return torch.stack([F.cross_entropy(outputs[0], seg), (outputs[1] - depth).abs().mean()])
+
+
+def _scene_trivial_losses(seg: Tensor, depth: Tensor, n_classes: int) -> list[float]:
+    """Losses of the best constant predictors on train: class-frequency CE (the class entropy) and the L1 of the
+    median depth (``specs/mt2o.md`` §3, registry id ``scenes.shapes``)."""
+    p = torch.bincount(seg.reshape(-1), minlength=n_classes).double()
+    p = p / p.sum()
+    ce = float(-(p[p > 0] * p[p > 0].log()).sum())
+    d = depth.reshape(-1).double()
+    return [ce, float((d - d.median()).abs().mean())]
+
+
+def run_scenes_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, Any]:
+    from paper_repro.data import SCENE_CLASSES, scenes
+    from paper_repro.models import SegNet
+
+    data = scenes(cfg["n_train"], cfg["n_val"], cfg["n_test"], size=cfg["size"], seed=cfg.get("data_seed", 0))
+    dev, dt = ctx.device, ctx.dtype
+    mu, sd = float(data.train.depth.mean()), float(data.train.depth.std())  # depth standardised with train stats
+
+    def part(p: Any) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        return p.image.to(dev, dt), (p.seg.to(dev), ((p.depth - mu) / sd).to(dev, dt))
+
+    train = part(data.train)
+    splits = {"val": part(data.val), "test": part(data.test)}
+    n_classes = len(SCENE_CLASSES)
+    trivial = _scene_trivial_losses(train[1][0].cpu(), train[1][1].cpu(), n_classes)
+
+    def hv(lm: Tensor) -> dict[str, float]:
+        return {i: hypervolume(lm.double().cpu().numpy(), i, trivial_losses=trivial).value for i in cfg["hv_ids"]}
+
+    w = make_preferences("circle", 2, n=cfg["K"])
+    out = _run_population_methods(
+        cfg, seed, ctx, tag="mt2o.scenes", w=w, train=train, splits=splits, hv=hv, loss_fn=_scene_losses,
+        make_model=lambda: SegNet(("segmentation", "depth"), n_classes=n_classes, channels=tuple(cfg["channels"]),
+                                  norm="group"),
+        vectorize=False)  # GroupNorm has no vmap rule in torch 2.13 (is_contiguous NYI): loop path, same for all
+    out["trivial_losses"] = trivial
+    out["depth_standardisation"] = [mu, sd]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- regression
+def _mse_per_target(outputs: list[Tensor], target: Tensor) -> Tensor:
+    return torch.stack([((o.squeeze(-1) - target[:, i]) ** 2).mean() for i, o in enumerate(outputs)])
+
+
+def run_regression_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, Any]:
+    from paper_repro.data import multitarget_regression
+    from paper_repro.models import MultiHeadMLP
+
+    m = cfg["n_targets"]
+    data = multitarget_regression(cfg["n_train"], cfg["n_test"], n_targets=m, seed=cfg.get("data_seed", 0))
+    dev, dt = ctx.device, ctx.dtype
+
+    def part(p: Any) -> tuple[Tensor, Tensor]:
+        return p.x.to(dev, dt), p.y.to(dev, dt)
+
+    def hv(lm: Tensor) -> dict[str, float]:
+        return {i: hypervolume(lm.double().cpu().numpy(), i).value for i in cfg["hv_ids"]}
+
+    w = make_preferences("das_dennis", m, divisions=cfg["divisions"], shrink_amount=cfg.get("shrink", 0.0))
+    d = int(data.train.x.shape[1])
+    return _run_population_methods(
+        cfg, seed, ctx, tag="mt2o.regression", w=w, train=part(data.train),
+        splits={"val": part(data.val), "test": part(data.test)}, hv=hv, loss_fn=_mse_per_target,
+        make_model=lambda: MultiHeadMLP(d, tuple(cfg["hidden"]) + (cfg["bottleneck"],), n_tasks=m,
+                                        activate_last=False))
 
 
 # ---------------------------------------------------------------------------------------------- vlmop2
@@ -253,35 +504,71 @@ def run_vlmop2_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str
 
 
 # ---------------------------------------------------------------------------------------------- figures
-def figure_fronts(results: dict[str, Any], seed_index: int = 0) -> Any:
-    """Final test-loss fronts (task 1 vs task 2), one marker per model; ``mt2o.digits`` or ``mt2o.vlmop2``."""
+_DATA_LABELS = {
+    "multidigits": "Multi-Digits (Multi-MNIST proxy)",
+    "multimnist36": "Multi-MNIST 36×36",
+    "mt2o.vlmop2": "VLMOP2 (n = 20, PMTL's concave toy)",
+    "mt2o.scenes": "procedural scenes 32×32, seg + depth (NYUv2 proxy)",
+    "mt2o.regression": "synthetic multi-target regression",
+}
+
+
+def figure_title(results: dict[str, Any], extra: str = "") -> str:
+    """Data, profile, seeds, K and preference generator of an MT2O result, for figure titles and captions."""
+    cfg = results["config"]
+    data = _DATA_LABELS.get(cfg.get("data", ""), _DATA_LABELS.get(results["experiment"], results["experiment"]))
+    if results["experiment"] == "mt2o.regression":
+        data += f" (m = {cfg['n_targets']})"
+    gen = cfg.get("generator", "circle")
+    return (f"{data} — {results.get('profile', '?')} profile, seeds {results['seeds']}; "
+            f"MT2O (reconstruction), K = {cfg['K'] if 'K' in cfg else '?'} {gen}" + (f"; {extra}" if extra else ""))
+
+
+def _k_of(results: dict[str, Any]) -> Any:
+    pts = next(iter(results["per_seed"][0]["methods"].values()))
+    return len(pts.get("final_test_losses", pts.get("points")))
+
+
+def figure_fronts(results: dict[str, Any], seed_index: int = 0, methods: list[str] | None = None) -> Any:
+    """Final test-loss fronts, one marker per model (task 1 vs task 2; every pair of tasks when m > 2), for any
+    MT2O experiment; VLMOP2 adds the analytic front."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4))
     per = results["per_seed"][seed_index]["methods"]
-    for m, r in per.items():
-        pts = np.asarray(r.get("final_test_losses", r.get("points")))
-        ax.scatter(pts[:, 0], pts[:, 1], label=m, s=18)
-    if results["experiment"] == "mt2o.vlmop2":
-        from paper_repro.data.toys import vlmop2_front
+    methods = [m for m in (methods or list(per)) if m in per]
+    m_obj = np.asarray(per[methods[0]].get("final_test_losses", per[methods[0]].get("points"))).shape[1]
+    pairs = [(0, 1)] if m_obj == 2 else [(i, j) for i in range(m_obj) for j in range(i + 1, m_obj)]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs) if len(pairs) < 3 else 12, 4.3),
+                             squeeze=False)
+    for ax, (i, j) in zip(axes[0], pairs):
+        for m in methods:
+            pts = np.asarray(per[m].get("final_test_losses", per[m].get("points")))
+            ax.scatter(pts[:, i], pts[:, j], label=m, s=18, alpha=0.8)
+        if results["experiment"] == "mt2o.vlmop2":
+            from paper_repro.data.toys import vlmop2_front
 
-        fr = vlmop2_front(200).numpy()
-        ax.plot(fr[:, 0], fr[:, 1], "k-", lw=0.8, label="true front")
-    ax.set_xlabel("task 1 loss")
-    ax.set_ylabel("task 2 loss")
-    ax.set_title(f"{results['experiment']} — MT2O (reconstruction), K = {results['config']['K']}, circle, "
-                 f"seed {results['seeds'][seed_index]}", fontsize=8)
-    ax.legend(fontsize=7)
+            fr = vlmop2_front(200).numpy()
+            ax.plot(fr[:, 0], fr[:, 1], "k-", lw=0.8, label="true front")
+        ax.set_xlabel(f"task {i + 1} test loss")
+        ax.set_ylabel(f"task {j + 1} test loss")
+    axes[0][0].legend(fontsize=7)
+    cfg = dict(results["config"])
+    cfg.setdefault("K", _k_of(results))
+    import textwrap
+
+    title = figure_title({**results, "config": cfg}, f"final models of seed {results['seeds'][seed_index]}")
+    fig.suptitle("\n".join(textwrap.wrap(title, 75 if len(pairs) == 1 else 160)), fontsize=8)
+    fig.tight_layout()
     return fig
 
 
-def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None) -> Any:
-    """Test HV vs epoch and vs training seconds (mean ± s.e. over seeds) for ``mt2o.digits``."""
+def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None, methods: list[str] | None = None) -> Any:
+    """Test HV vs epoch and vs training seconds (mean ± s.e. over seeds) of a population experiment."""
     import matplotlib.pyplot as plt
 
     hv_id = hv_id or results["config"]["hv_ids"][0]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for m in results["per_seed"][0]["methods"]:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for m in methods or list(results["per_seed"][0]["methods"]):
         hv = np.array([s["methods"][m]["hv"][hv_id] for s in results["per_seed"]])
         sec = np.array([s["methods"][m]["seconds"] for s in results["per_seed"]]).mean(0)
         ep = results["per_seed"][0]["methods"][m]["epochs"]
@@ -291,11 +578,37 @@ def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None) -> Any:
             ax.plot(xs, mu, label=m)
             ax.fill_between(xs, mu - se, mu + se, alpha=0.2)
     axes[0].set_xlabel("epoch")
-    axes[1].set_xlabel("training seconds")
+    axes[1].set_xlabel("training seconds (mean over seeds)")
     for ax in axes:
         ax.set_ylabel(f"test HV ({hv_id})")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"MT2O (reconstruction), K = {results['config']['K']} circle, seeds {results['seeds']}", fontsize=8)
+    fig.suptitle(figure_title(results, "mean ± s.e. over seeds"), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_ablation(results_list: list[dict[str, Any]]) -> Any:
+    """Transfer-strength ablation: final test HV and front spread against α (LS = α 0; symlog axis), one row (a
+    subfigure titled with data, profile and seeds) per population experiment (values from :func:`ablation_rows`)."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(9, 3.0 * len(results_list)), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(len(results_list), 1))
+    for sf, res in zip(subfigs, results_list):
+        ax_hv, ax_sp = sf.subplots(1, 2)
+        rows = [r for r in ablation_rows(res) if r["alpha"] is not None]
+        a = [r["alpha"] for r in rows]
+        ax_hv.errorbar(a, [r["final_hv"] for r in rows], marker="o", label="final HV (± s.e.)",
+                       yerr=[0 if not math.isfinite(r["final_hv_se"]) else r["final_hv_se"] for r in rows])
+        ax_hv.plot(a, [r["hv_auc"] for r in rows], marker="s", ls="--", label="mean HV over epochs")
+        ax_hv.legend(fontsize=7)
+        ax_sp.plot(a, [r["spread"] for r in rows], marker="o")
+        ax_hv.set_ylabel(f"test HV ({res['config']['hv_ids'][0]})")
+        ax_sp.set_ylabel("front spread (mean loss range)")
+        for ax in (ax_hv, ax_sp):
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlabel("α (transfer strength; α·η0 per step)")
+        sf.suptitle(figure_title(res), fontsize=8)
     return fig
 
 
@@ -377,6 +690,53 @@ register(Experiment(
 ))
 
 
+_SCENE_QUICK_METHODS = ["ls", "mt2o_a1", "mt2o_a100", "pmtl", "epo", "mgda_ub"]
+register(Experiment(
+    name="mt2o.scenes", paper="MT2O",
+    description="E2 scene proxy (NYUv2's '≈ 2× faster' claim): procedural scenes 32×32, segmentation CE + L1 on "
+                "train-standardised depth, GroupNorm SegNet, K = 5 circle, Adam; LS (= MT2O α 0, Identity transfer), "
+                "MT2O fixed-similarity α ∈ {1, 100} (quick) / {1, 10, 100} + elitist (full), Pareto MTL, EPO, "
+                "MGDA-UB; test HV (scenes.shapes, 2 × trivial loss) per epoch and per training second, T90/T95/T99. "
+                "Quick covers 1 seed, 128/32/64 images, SegNet channels (8, 16), 6 epochs of batch 32, Adam lr 3e-3 "
+                "(a quick-scale [decision]; the spec's 1e-4 needs 100 epochs): far from converged, so T_X there "
+                "measures the early phase only",
+    profiles={
+        "quick": {"n_train": 128, "n_val": 32, "n_test": 64, "size": 32, "K": 5, "generator": "circle",
+                  "channels": [8, 16], "epochs": 6, "batch_size": 32, "lr": 3e-3, "seeds": [0],
+                  "methods": _SCENE_QUICK_METHODS, "mt2o_default": "mt2o_a1", "hv_ids": ["scenes.shapes"],
+                  "pmtl_warmup_epochs": 1, "threads": 1},
+        "full": {"n_train": 800, "n_val": 100, "n_test": 200, "size": 32, "K": 5, "generator": "circle",
+                 "channels": [16, 32, 64], "epochs": 100, "batch_size": 16, "lr": 1e-4, "seeds": [0, 1, 2],
+                 "methods": ["ls", "mt2o_a1", "mt2o_a10", "mt2o_a100", "mt2o_elitist", "pmtl", "epo", "mgda_ub"],
+                 "mt2o_default": "mt2o_a1", "hv_ids": ["scenes.shapes"], "pmtl_warmup_epochs": 2},
+    },
+    run_seed=run_scenes_seed, aggregate=aggregate_population,
+    figures={"fronts": figure_fronts, "hv_curves": figure_hv_curves},
+))
+
+_REGRESSION_METHODS = ["ls", "mt2o_a1", "mt2o_a10", "mt2o_a100", "mt2o_elitist", "pmtl", "epo", "mgda_ub"]
+register(Experiment(
+    name="mt2o.regression", paper="MT2O",
+    description="E4 multi-target regression (conventions §8.5, m = 3, ρ = 0.2, d = 21, train-standardised targets): "
+                "MLP trunk → width-1 linear bottleneck → 3 linear heads, K = 15 das_dennis H = 4, Adam; LS, MT2O "
+                "α ∈ {1, 10, 100} (the transfer-strength ablation) and elitist, Pareto MTL, EPO, MGDA-UB; test HV "
+                "(synth.regression, 2 per task) per epoch and second. Quick covers 1 seed, 1,800/200/1,000 samples, "
+                "trunk 21-64-64-1, 8 epochs of batch 128, Adam lr 1e-3 (all α valid: α·η0 ≤ 0.1 < 0.177)",
+    profiles={
+        "quick": {"n_train": 2000, "n_test": 1000, "n_targets": 3, "divisions": 4, "generator": "das_dennis H=4",
+                  "K": 15, "hidden": [64, 64], "bottleneck": 1, "epochs": 8, "batch_size": 128, "lr": 1e-3,
+                  "seeds": [0], "methods": _REGRESSION_METHODS, "mt2o_default": "mt2o_a1",
+                  "hv_ids": ["synth.regression"], "pmtl_warmup_epochs": 1, "threads": 1},
+        "full": {"n_train": 8000, "n_test": 2000, "n_targets": 3, "divisions": 4, "generator": "das_dennis H=4",
+                 "K": 15, "hidden": [256, 256, 256], "bottleneck": 1, "epochs": 100, "batch_size": 512, "lr": 1e-4,
+                 "seeds": [0, 1, 2], "methods": _REGRESSION_METHODS, "mt2o_default": "mt2o_a1",
+                 "hv_ids": ["synth.regression"], "pmtl_warmup_epochs": 2},
+    },
+    run_seed=run_regression_seed, aggregate=aggregate_population,
+    figures={"fronts": figure_fronts, "hv_curves": figure_hv_curves},
+))
+
+
 # ---------------------------------------------------------------------------------------------- claims
 def _vals(r: dict[str, Any], method: str, key: str) -> list[float]:
     return [s["methods"][method][key] for s in r["per_seed"]]
@@ -401,7 +761,8 @@ def _check_vs_next_best(r: dict[str, Any]) -> ClaimOutcome:
     se, ss = sp["speedup_vs_next_best_epochs"], sp["speedup_vs_next_best_seconds"]
     holds = se is not None and ss is not None and se >= 1.8 and ss >= 1.8
     verdict = "reproduced" if holds else ("partial" if (se or 0) >= 1.2 and (ss or 0) >= 1.2 else "not reproduced")
-    return ClaimOutcome(holds, f"T95 speed-up vs next best ({sp['next_best']}): {se} epochs, "
+    return ClaimOutcome(holds, f"T95 speed-up vs next best ({sp['next_best']}): "
+                               f"{None if se is None else round(se, 2)} epochs, "
                                f"{None if ss is None else round(ss, 2)} s — {verdict}",
                         {"epochs": se, "seconds": ss, "next_best": sp["next_best"], "verdict": verdict})
 
@@ -451,3 +812,38 @@ register_claim(Claim(
     experiment="mt2o.vlmop2",
     statement="On a concave front LS finds only the end points; Tchebycheff, STCH, PMTL and EPO reach the interior",
     check=_check_vlmop2, expect_holds=True))
+
+# Scene proxy of the NYUv2 headline (spec §4 E2). Quick run (seed 0, 6 epochs, Adam lr 3e-3, α·η0 = 3e-3 at the
+# spec's default α = 1): mean test HV over epochs 1–6 is 1.3441 for MT2O α 1 vs 1.3497 for LS (−0.0056), final HV
+# 1.7614 vs 1.7702; both first reach 95 % of HV* (= LS's 1.7702) at epoch 6, so T95 speed-up = 1.00× in epochs
+# (≈ 1× in seconds, noisy); strong transfer (α 100) collapses the population (pairwise distance 0.20 vs 7.10) and
+# ends at HV 1.3725. The next-best baseline is LS itself (PMTL 1.7132, MGDA-UB 1.7214, EPO 1.5850).
+register_claim(Claim(
+    id="mt2o.scenes-transfer-faster-than-no-transfer", paper="MT2O",
+    paper_figure="abstract; Thm (faster convergence)", experiment="mt2o.scenes",
+    statement="Parameter transfer among subproblems speeds up HV convergence compared with no transfer (LS), "
+              "on the scene proxy (seg + depth)",
+    check=_check_transfer_vs_ls, expect_holds=False))
+register_claim(Claim(
+    id="mt2o.scenes-about-2x-faster-than-next-best", paper="MT2O", paper_figure="abstract (NYUv2 HV convergence)",
+    experiment="mt2o.scenes",
+    statement="On scene understanding (our procedural seg + depth proxy for NYUv2) HV converges about 2× faster "
+              "than the next-best method (T_95, per epoch and per second)",
+    check=_check_vs_next_best, expect_holds=False))
+# Multi-target regression (spec §4 E4). Quick run (seed 0, 8 epochs, K = 15): mean test HV over epochs 1–8 is
+# 2.5718 for MT2O α 1 vs 2.5555 for LS (+0.0163, one seed only); MT2O α 1 reaches 95 % of HV* (EPO's 3.2563) at
+# epoch 6 while LS (final 3.0075) never does. Next-best baseline EPO reaches it at epoch 7: speed-up 1.17× in epochs
+# (< 1.2, "not reproduced"; seconds favour MT2O, ≈ 8×, because EPO needs per-task gradients and one LP per model).
+# α ≥ 10 collapses the population (final HV 1.10 / 1.22).
+register_claim(Claim(
+    id="mt2o.regression-transfer-faster-than-no-transfer", paper="MT2O",
+    paper_figure="abstract; Thm (faster convergence)", experiment="mt2o.regression",
+    statement="Parameter transfer among subproblems speeds up HV convergence compared with no transfer (LS), "
+              "on multi-target regression",
+    check=_check_transfer_vs_ls, expect_holds=True))
+register_claim(Claim(
+    id="mt2o.regression-about-2x-faster-than-next-best", paper="MT2O", paper_figure="abstract (NYUv2 HV convergence)",
+    experiment="mt2o.regression",
+    statement="On multi-target regression HV converges about 2× faster than the next-best method "
+              "(T_95, per epoch and per second)",
+    check=_check_vs_next_best, expect_holds=False))
