@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -112,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bench(argv: list[str]) -> int:
-    try:
-        import paper_repro.bench as bench
+    try:  # import_module reads sys.modules (``import a.b as c`` would read the attribute on ``a``)
+        bench = importlib.import_module("paper_repro.bench")
     except ModuleNotFoundError as exc:
         if exc.name != "paper_repro.bench":
             raise

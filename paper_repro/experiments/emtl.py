@@ -657,4 +657,8 @@ register_claim(Claim(
     id="emtl.scenes-best", paper="EMTL",
     statement="EMTL beats the state of the art on dense-prediction benchmarks (here: Δm% ↓ (B) on our scene proxy at least as good as the best baseline).",
     paper_figure="abstract (NYUv2/Cityscapes tables unknown)", experiment="emtl.scenes", check=_check_scenes,
+    # Not robust on the quick profile (1 seed, 3 epochs): with 1 torch thread an early run gave EMTL -2.17
+    # against the best baseline GradNorm -2.05 (holds); the test suite's run (2 threads, same seed) gives
+    # EMTL -1.75, EMTL-SI -2.51, best baseline EW -2.23 (does not hold). Registered as not holding.
+    expect_holds=False,
 ))
