@@ -74,7 +74,32 @@ def _register() -> None:
         "AlignedMTL": ("gradient", lambda k: B.AlignedMTL(), tjd("AlignedMTL")),
         "UPGrad": ("gradient", lambda k: B.UPGrad(), tjd("UPGrad")),
         "GradNorm": ("gradient", lambda k: B.GradNorm(), None),
+        # representation mode (gradients on the shared features z, one backward per head): MGDA-UB
+        "MGDA-UB": ("gradient", lambda k: B.MGDA(), None),
+        # the papers' per-step combiners (CSO's phase 2 needs a per-task-BN model and MT2O a population:
+        # they have their own timing scripts, methods/cso/bench.py and paper_repro/experiments/mt2o.py)
+        "NMT": ("loss", _nmt, None),
+        "EMTL": ("gradient", _emtl, None),
+        "EMTL-rep": ("gradient", lambda k: _emtl(k, grad_on="rep"), None),
     })
+
+
+#: Methods measured in representation mode (``features=z``).
+FEATURES_MODE = frozenset({"MGDA-UB", "EMTL-rep"})
+
+
+def _nmt(k: int) -> Any:
+    from methods.nmt import PriorityLagrangian
+
+    # tasks in priority order, the last is the objective; thresholds below the initial CE (~2.3) so the
+    # constraints are active and the multipliers move every step
+    return PriorityLagrangian(k - 1, thresholds=[2.0] * (k - 1))
+
+
+def _emtl(k: int, **kw: Any) -> Any:
+    from methods.emtl import EMTL
+
+    return EMTL(k, **kw)
 
 
 class _MTModel(nn.Module):
@@ -135,10 +160,14 @@ def _step_fn(method: str, impl: str, model: _MTModel, x: torch.Tensor, y: torch.
             with torch.no_grad():
                 return torch.stack(losses_of()[1])
 
+        use_z = method in FEATURES_MODE
+        head_grads = getattr(comb, "head_grads", "raw")
+
         def step() -> None:
             opt.zero_grad(set_to_none=True)
-            _, ls = losses_of()
-            mtl_backward(torch.stack(ls), comb, shared_params=shared, task_params=heads)
+            z, ls = losses_of()
+            mtl_backward(ls if use_z else torch.stack(ls), comb, shared_params=shared, task_params=heads,
+                         features=z if use_z else None, head_grads=head_grads)
             opt.step()
             comb.after_step(recompute)
 

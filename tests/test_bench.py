@@ -34,3 +34,12 @@ def test_bench_memory_subprocess(capsys):
 def test_bench_rejects_unknown_method():
     with pytest.raises(SystemExit):
         bench.main(["--methods", "Nope"])
+
+
+def test_bench_paper_methods_and_representation_mode(capsys):
+    """NMT, EMTL (full and representation mode) and MGDA-UB run through the same harness."""
+    assert bench.main(["--methods", "NMT,EMTL,EMTL-rep,MGDA-UB", "--tasks", "3", "--batch", "8", "--steps", "2",
+                       "--warmup", "1", "--no-memory"]) == 0
+    table = capsys.readouterr().out
+    for name, level in (("NMT", "loss"), ("EMTL", "gradient"), ("EMTL-rep", "gradient"), ("MGDA-UB", "gradient")):
+        assert f"| {name} | {level} |" in table
