@@ -87,6 +87,15 @@ class Combiner(nn.Module, ABC):
     * ``reset()``: restore the state of a freshly built instance;
     * ``after_step(recompute)``: a hook called after ``optimizer.step()``; ``recompute()`` returns the
       losses of the same batch at the new parameters (only methods such as FAMO call it).
+
+    >>> import torch
+    >>> from methods import MGDA, Combiner, EqualWeighting
+    >>> [c.level for c in (EqualWeighting(), MGDA())], isinstance(MGDA(), Combiner)
+    (['loss', 'gradient'], True)
+    >>> EqualWeighting(n_tasks=2)(torch.tensor([1.0, 2.0, 3.0]))   # the task count is checked on every call
+    Traceback (most recent call last):
+        ...
+    ValueError: Parameter `losses` should have one entry per task (2). Found `losses.shape = (3,)`.
     """
 
     level: ClassVar[Level]
@@ -121,7 +130,16 @@ class Combiner(nn.Module, ABC):
 
 
 class LossCombiner(Combiner):
-    """A method that needs only the loss values: ``combine(losses) -> scalar``."""
+    """A method that needs only the loss values: ``combine(losses) -> scalar``.
+
+    >>> import torch
+    >>> from methods import LossCombiner
+    >>> class Sum(LossCombiner):
+    ...     def combine(self, losses):
+    ...         return losses.sum()
+    >>> Sum()(torch.tensor([1.0, 2.5]))   # forward() validates the losses, then calls combine()
+    tensor(3.5000)
+    """
 
     level: ClassVar[Level] = "loss"
 
@@ -142,6 +160,15 @@ class GradientStats:
     :ivar losses: ``(K,)`` detached loss values.
     :ivar mode: where the gradients were taken.
     :ivar shapes: the shapes of the parameter tensors spanning J's columns (``mode="params"`` only).
+
+    >>> import torch
+    >>> from methods import GradientStats
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]), shapes=[torch.Size([2]), torch.Size([1])])
+    >>> stats.gramian.tolist(), [round(float(n) ** 2, 4) for n in stats.norms]   # G = J J^T, ||g_i||^2 = G_ii
+    ([[18.0, -22.0], [-22.0, 38.0]], [18.0, 38.0])
+    >>> [tuple(b.shape) for b in stats.blocks()]   # one (K, numel) block per parameter tensor
+    [(2, 2), (2, 1)]
     """
 
     jacobian: Tensor
@@ -173,6 +200,15 @@ class GradientCombiner(Combiner):
     Subclasses implement :meth:`weights`; the update is :math:`d = J^\\top w`. A method whose update is
     not a weighting of the rows of J overrides :meth:`aggregate` instead and sets
     ``supports_features = False``.
+
+    >>> import torch
+    >>> from methods import GradientCombiner, GradientStats
+    >>> class Sum(GradientCombiner):
+    ...     def weights(self, stats):
+    ...         return torch.ones(stats.jacobian.shape[0])
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> Sum().aggregate(GradientStats(J, torch.tensor([1.0, 1.0]))).tolist()   # d = J^T w = g_1 + g_2
+    [2.0, 2.0, 2.0]
     """
 
     level: ClassVar[Level] = "gradient"
@@ -196,6 +232,15 @@ class StructureCombiner(GradientCombiner):
     """A method that needs the per-task gradients split per shared parameter tensor (and model state).
 
     Subclasses implement :meth:`aggregate_blocks`, returning one flat update per parameter tensor.
+
+    >>> import torch
+    >>> from methods import GradientStats, StructureCombiner
+    >>> class Split(StructureCombiner):   # tensor 0 follows task 0, tensor 1 follows task 1
+    ...     def aggregate_blocks(self, blocks, stats):
+    ...         return [b[i] for i, b in enumerate(blocks)]
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> Split().aggregate(GradientStats(J, torch.ones(2), shapes=[torch.Size([2]), torch.Size([1])])).tolist()
+    [-4.0, 1.0, 1.0]
     """
 
     level: ClassVar[Level] = "structure"

@@ -30,7 +30,14 @@ __all__ = ["ForwardResult", "Closure", "StepStrategy", "JointStep", "SequentialS
 
 @dataclass
 class ForwardResult:
-    """Losses of one forward pass (``(K,)`` or ``(len(tasks),)``) and, optionally, the shared features."""
+    """Losses of one forward pass (``(K,)`` or ``(len(tasks),)``) and, optionally, the shared features.
+
+    >>> import torch
+    >>> from methods import ForwardResult
+    >>> res = ForwardResult(torch.tensor([0.5, 1.5]))
+    >>> res.losses.tolist(), res.features is None, res.task_losses is None
+    ([0.5, 1.5], True, True)
+    """
 
     losses: Tensor
     features: Tensor | None = None
@@ -41,7 +48,20 @@ Closure = Callable[[Sequence[int] | None], ForwardResult]
 
 
 class StepStrategy(ABC):
-    """Turns one batch into one or more optimizer steps."""
+    """Turns one batch into one or more optimizer steps.
+
+    >>> import torch
+    >>> from methods import ForwardResult, StepStrategy
+    >>> class SumStep(StepStrategy):   # plain descent on L_1 + L_2
+    ...     def step(self, closure, optimizer, *, shared_params, task_params=None):
+    ...         optimizer.zero_grad(); closure(None).losses.sum().backward(); optimizer.step()
+    ...         return {"level": "sum"}
+    >>> w = torch.nn.Parameter(torch.tensor([1.0])); opt = torch.optim.SGD([w], lr=0.1)
+    >>> SumStep().step(lambda tasks: ForwardResult(torch.stack([w[0] ** 2, 3 * w[0]])), opt, shared_params=[w])
+    {'level': 'sum'}
+    >>> round(w.item(), 4)   # 1 - 0.1 * (2w + 3)
+    0.5
+    """
 
     @abstractmethod
     def step(
@@ -84,6 +104,14 @@ class JointStep(StepStrategy):
         takes the combiner's own ``head_grads`` attribute when it has one (EMTL weights its heads), else
         ``"raw"``.
     :param use_features: representation mode: gradient statistics on the closure's ``features``.
+
+    >>> import torch
+    >>> from methods import EqualWeighting, ForwardResult, JointStep
+    >>> w = torch.nn.Parameter(torch.tensor([1.0])); opt = torch.optim.SGD([w], lr=0.1)
+    >>> closure = lambda tasks: ForwardResult(torch.stack([w[0] ** 2, 3 * w[0]]))   # gradients 2w and 3
+    >>> info = JointStep(EqualWeighting()).step(closure, opt, shared_params=[w])
+    >>> round(w.item(), 4)   # 1 - 0.1 * mean(2, 3)
+    0.75
     """
 
     def __init__(self, combiner: Combiner, *, head_grads: HeadGrads | None = None, use_features: bool = False) -> None:
@@ -137,6 +165,16 @@ class SequentialStep(StepStrategy):
     This is CSO's phase 1 (arXiv 2406.02996, Alg. 1): each task's update sees the parameters left by
     the previous task's. ``order=None`` uses 0..K-1; ``shuffle=True`` draws a new order per batch
     from ``generator``.
+
+    >>> import torch
+    >>> from methods import ForwardResult, SequentialStep
+    >>> w = torch.nn.Parameter(torch.tensor([1.0])); opt = torch.optim.SGD([w], lr=0.1)
+    >>> def closure(tasks):   # L = (w^2, 3w); closure([t]) returns task t's loss only
+    ...     losses = torch.stack([w[0] ** 2, 3 * w[0]])
+    ...     return ForwardResult(losses if tasks is None else losses[tasks])
+    >>> info = SequentialStep(2).step(closure, opt, shared_params=[w])
+    >>> info["order"], round(w.item(), 4)   # w = 1 - 0.1 * 2 = 0.8, then 0.8 - 0.1 * 3
+    ([0, 1], 0.5)
     """
 
     def __init__(self, n_tasks: int, order: Sequence[int] | None = None, *, shuffle: bool = False,
@@ -174,6 +212,16 @@ class MixedStep(StepStrategy):
     :param choices: ``(strategy, probability)`` pairs; probabilities are normalized.
     :param draw: ``"batch"`` (a new draw every step) or ``"epoch"`` (one draw per epoch).
     :param generator: the ``torch.Generator`` of the draws (seed it for reproducibility).
+
+    >>> import torch
+    >>> from methods import EqualWeighting, ForwardResult, JointStep, MixedStep, SequentialStep
+    >>> w = torch.nn.Parameter(torch.tensor([1.0])); opt = torch.optim.SGD([w], lr=0.1)
+    >>> closure = lambda tasks: ForwardResult(torch.stack([w[0] ** 2, 3 * w[0]]))
+    >>> mixed = MixedStep([(JointStep(EqualWeighting()), 3.0), (SequentialStep(2), 0.0)],
+    ...                   generator=torch.Generator().manual_seed(0))
+    >>> info = mixed.step(closure, opt, shared_params=[w])
+    >>> mixed.probs.tolist(), info["phase"], mixed.counts   # probabilities normalized; phase 1 never drawn
+    ([1.0, 0.0], 0, [1, 0])
     """
 
     def __init__(self, choices: Iterable[tuple[StepStrategy, float]], *, draw: Literal["batch", "epoch"] = "batch",

@@ -48,6 +48,15 @@ class MGDA(GramianWeightingCombiner):
     :param epsilon: stop when the Frank–Wolfe step is below it (TorchJD default ``1e-3``).
     :param max_iters: at most this many Frank–Wolfe iterations (TorchJD default 100).
     :param fallback: what to use if the solver fails (see ``WeightingCombiner``).
+
+    >>> import torch
+    >>> from methods import GradientStats, MGDA
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> [round(float(v), 4) for v in MGDA().weights(stats)]   # the min-norm point of [g_1, g_2] is (0, 1, 1)
+    [0.6, 0.4]
+    >>> [round(float(v), 4) for v in MGDA().aggregate(stats)]
+    [0.0, 1.0, 1.0]
     """
 
     def __init__(self, epsilon: float = 1e-3, max_iters: int = 100, *, n_tasks: int | None = None,
@@ -71,6 +80,15 @@ class PCGrad(GramianWeightingCombiner):
     Randomness: TorchJD 0.18 draws the order with ``torch.randperm`` from the **global** torch RNG
     (as in the paper, a new order per task and per step); seed torch for reproducibility. With two
     tasks the order does not matter and the result is deterministic.
+
+    >>> import torch
+    >>> from methods import GradientStats, PCGrad
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> [round(float(v), 4) for v in PCGrad().weights(stats)]   # 1 - <g_1, g_2> / ||g_i||^2 = 1 + 22/18, 1 + 22/38
+    [2.2222, 1.5789]
+    >>> [round(float(v), 4) for v in PCGrad().aggregate(stats)]
+    [0.5848, 3.8012, 3.8012]
     """
 
     def __init__(self, *, n_tasks: int | None = None, fallback: Fallback = "previous") -> None:
@@ -96,6 +114,15 @@ class CAGrad(GramianWeightingCombiner):
         Nash-MTL code's default; TorchJD has no default).
     :param rescale: 0, 1 or 2 (see above).
     :param norm_eps: TorchJD's guard for a near-zero Jacobian.
+
+    >>> import torch
+    >>> from methods import GradientStats, CAGrad
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> [round(float(v), 4) for v in CAGrad(c=0.4).weights(stats)]   # cvxpy solve of the problem above agrees
+    [0.5718, 0.431]
+    >>> [round(float(v), 4) for v in CAGrad(c=0.4).aggregate(stats)]
+    [0.299, 1.0028, 1.0028]
     """
 
     def __init__(self, c: float = 0.4, *, rescale: Literal[0, 1, 2] = 1, norm_eps: float = 1e-4,
@@ -125,6 +152,14 @@ class IMTLG(GramianWeightingCombiner):
     generalization (arXiv 2406.16232): :math:`v = G^{+} \sqrt{\mathrm{diag}(G)}`, :math:`w = v / \sum_i v_i`
     (zero weights if :math:`\sum_i v_i = 0`), which accepts linearly dependent gradients. The
     direction of d is invariant to a positive rescaling of any task's gradient (tested).
+
+    >>> import torch
+    >>> from methods import GradientStats, IMTLG
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> d = IMTLG().aggregate(stats)
+    >>> [round(float(v), 4) for v in d], [round(float(v), 4) for v in J @ d / stats.norms]   # equal d^T u_i
+    ([0.0767, 1.0, 1.0], [0.3991, 0.3991])
     """
 
     def __init__(self, *, n_tasks: int | None = None, fallback: Fallback = "previous") -> None:
@@ -143,6 +178,13 @@ class AlignedMTL(GramianWeightingCombiner):
     :param pref_vector: the preference p (default uniform 1/K).
     :param scale_mode: ``"min"`` (the paper's smallest singular value; default), ``"median"`` or
         ``"rmse"`` (the original code's mean eigenvalue).
+
+    >>> import torch
+    >>> from methods import GradientStats, AlignedMTL
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> [round(float(v), 4) for v in AlignedMTL().aggregate(stats)]   # sigma_min W U^T p from the SVD of J
+    [0.2133, 0.9673, 0.9673]
     """
 
     def __init__(self, pref_vector: Sequence[float] | Tensor | None = None, scale_mode: str = "min", *,
@@ -174,6 +216,16 @@ class UPGrad(GramianWeightingCombiner):
     gradient (:math:`J d \ge 0`).
 
     :param pref_vector: the preference p (default uniform 1/K).
+
+    >>> import torch
+    >>> from methods import GradientStats, UPGrad
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> w = UPGrad().weights(stats)
+    >>> [round(float(v), 3) for v in w], [round(float(v), 4) for v in J.T @ w]
+    ([1.111, 0.789], [0.2929, 1.9004, 1.9004])
+    >>> bool((J @ (J.T @ w) >= 0).all())   # no conflict with any task
+    True
     """
 
     def __init__(self, pref_vector: Sequence[float] | Tensor | None = None, *, n_tasks: int | None = None,
@@ -241,6 +293,14 @@ class NashMTL(WeightingCombiner):
     Defaults are the official code's: ``max_norm=1.0``, ``update_weights_every=1``, ``optim_niter=20``.
 
     :param n_tasks: K (required: the convex problem is built for K tasks).
+
+    >>> import torch
+    >>> from methods import GradientStats, NashMTL
+    >>> J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+    >>> stats = GradientStats(J, torch.tensor([1.0, 1.0]))
+    >>> w = NashMTL(2, max_norm=0.0).weights(stats)   # no clipping
+    >>> [round(float(v), 3) for v in w], [round(float(v), 3) for v in w * (stats.gramian @ w)]   # alpha_i (G alpha)_i = 1
+    ([0.591, 0.407], [1.0, 1.0])
     """
 
     def __init__(self, n_tasks: int, *, max_norm: float = 1.0, update_weights_every: int = 1,

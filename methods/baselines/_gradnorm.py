@@ -41,6 +41,15 @@ class GradNorm(WeightingCombiner):
 
     Stateful: the weights and :math:`L(0)`; ``reset()`` restores ones and forgets :math:`L(0)`.
     ``last_info`` holds the weights used, the grad-norm loss, the targets and the updated weights.
+
+    >>> import torch
+    >>> from methods import GradientStats, GradNorm
+    >>> gn = GradNorm(alpha=1.5, lr=0.1)
+    >>> stats = GradientStats(torch.tensor([[3.0, 0.0], [0.0, 1.0]]), torch.tensor([2.0, 1.0]))   # norms 3, 1
+    >>> gn.weights(stats).tolist()   # the first step uses w(0) = 1
+    [1.0, 1.0]
+    >>> [round(w, 4) for w in gn.last_info["next_weights"]]   # G = (3, 1), target 2: (1 - 0.3, 1 + 0.1) * 2 / 1.8
+    [0.7778, 1.2222]
     """
 
     def __init__(self, alpha: float = 1.5, lr: float = 0.025, *, n_tasks: int | None = None,

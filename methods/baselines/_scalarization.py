@@ -50,6 +50,12 @@ class EqualWeighting(TorchJDScalarizer):
     :math:`\sum_i L_i`, which is K times larger: multiply the learning rate by K to compare.
 
     :param n_tasks: optional; if given, the number of losses is checked on every call.
+
+    >>> import torch
+    >>> from methods import EqualWeighting
+    >>> ew = EqualWeighting()
+    >>> ew(torch.tensor([1.0, 3.0])).item(), ew.last_info["weights"]   # (1 + 3) / 2
+    (2.0, [0.5, 0.5])
     """
 
     def __init__(self, n_tasks: int | None = None) -> None:
@@ -62,6 +68,11 @@ class LinearScalarization(TorchJDScalarizer):
 
     :param weights: the K weights :math:`w_i` (no normalization is applied: ``[1, 1]`` is the sum,
         ``[0.5, 0.5]`` the mean).
+
+    >>> import torch
+    >>> from methods import LinearScalarization
+    >>> LinearScalarization([0.25, 0.75])(torch.tensor([1.0, 3.0])).item()   # 0.25 * 1 + 0.75 * 3
+    2.5
     """
 
     weights: Tensor
@@ -97,6 +108,14 @@ class Tchebycheff(LossCombiner):
 
     :param weights: the preference :math:`w` (K positive values); default ``1/K`` for each task.
     :param ideal: the ideal (utopia) point :math:`z`; default zeros (losses bounded below by 0).
+
+    >>> import torch
+    >>> from methods import Tchebycheff
+    >>> Tchebycheff()(torch.tensor([1.0, 3.0])).item()   # max(1/2 * 1, 1/2 * 3)
+    1.5
+    >>> tch = Tchebycheff(weights=[0.5, 0.5], ideal=[0.0, 2.5])
+    >>> tch(torch.tensor([1.0, 3.0])).item(), tch.last_info["argmax"]   # max(0.5 * 1, 0.5 * 0.5): task 0
+    (0.5, 0)
     """
 
     def __init__(self, weights: Sequence[float] | Tensor | None = None, ideal: Sequence[float] | Tensor | None = None) -> None:
@@ -143,6 +162,12 @@ class SmoothTchebycheff(TorchJDScalarizer):
         :math:`\mu \in \{0.01, 0.1, 0.5, 1\}` and names no single best value (TorchJD has no default).
     :param weights: the preference :math:`w`; default ``1/K`` each.
     :param ideal: the ideal point :math:`z`; default none (zero).
+
+    >>> import math, torch
+    >>> from methods import SmoothTchebycheff
+    >>> value = SmoothTchebycheff(mu=1.0)(torch.tensor([1.0, 3.0])).item()   # log(e^0.5 + e^1.5)
+    >>> round(value, 4), round(1.5 + math.log(1 + math.exp(-1)), 4)   # max + mu log(1 + e^-1), within mu log 2
+    (1.8133, 1.8133)
     """
 
     def __init__(self, mu: float = 0.1, weights: Sequence[float] | Tensor | None = None,
@@ -194,6 +219,12 @@ class UncertaintyWeighting(TorchJDScalarizer):
     ``last_info["weights"]`` holds :math:`\tfrac12 e^{-s_i}` and ``last_info["log_var"]`` the :math:`s_i`.
 
     :param n_tasks: K (required: one log-variance per task).
+
+    >>> import torch
+    >>> from methods import UncertaintyWeighting
+    >>> uw = UncertaintyWeighting(n_tasks=2)
+    >>> uw(torch.tensor([1.0, 3.0])).item(), [tuple(p.shape) for p in uw.parameters()]   # s = 0: (1 + 3) / 2
+    (2.0, [(2,)])
     """
 
     def __init__(self, n_tasks: int) -> None:
@@ -234,6 +265,15 @@ class DWA(TorchJDScalarizer):
 
     :param temperature: T > 0.
     :param history: ``"epoch"`` or ``"step"``.
+
+    >>> import torch
+    >>> from methods import DWA
+    >>> dwa = DWA(temperature=2.0)
+    >>> for epoch_losses in ([1.0, 3.0], [0.5, 3.0]):   # task 0 halves its loss, task 1 stalls
+    ...     _ = dwa(torch.tensor(epoch_losses)); dwa.end_epoch()
+    >>> _ = dwa(torch.tensor([0.5, 3.0]))
+    >>> [round(w, 4) for w in dwa.last_info["weights"]]   # 2 softmax([0.5, 1] / 2)
+    [0.8756, 1.1244]
     """
 
     def __init__(self, temperature: float = 2.0, *, history: str = "epoch", n_tasks: int | None = None) -> None:
@@ -290,6 +330,13 @@ class FAMO(TorchJDScalarizer):
 
     :param n_tasks: K.
     :param min_losses: the lower bounds :math:`b` (default zeros).
+
+    >>> import math, torch
+    >>> from methods import FAMO
+    >>> famo = FAMO(n_tasks=2)   # first step: xi = 0, z = (1/2, 1/2), c = 1 / (1/2 + 1/6) = 3/2
+    >>> value = famo(torch.tensor([1.0, 3.0])).item()
+    >>> round(value, 4), round(0.75 * math.log(3), 4), [round(w, 4) for w in famo.last_info["weights"]]
+    (0.824, 0.824, [0.75, 0.25])
     """
 
     def __init__(self, n_tasks: int, *, min_losses: Sequence[float] | Tensor | None = None,

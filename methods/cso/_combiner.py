@@ -48,6 +48,18 @@ class CSOCombiner(StructureCombiner):
     :param degenerate: ``"sum"`` or ``"project"`` (one owner for the whole layer).
     :param unit: ``"group"`` or ``"channel"`` (projection unit).
     :param variance: ``"running"`` or ``"batch"``.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from methods.cso import CSOCombiner, TaskBNModel, connection_map
+    >>> model = TaskBNModel(nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4)), [nn.Identity()] * 2)
+    >>> cmap = connection_map(model, torch.zeros(2, 1, 8, 8), forward=lambda m, x: m.trunk(x))
+    >>> comb = CSOCombiner(cmap, model.shared_parameters())
+    >>> comb.ownership()["pooled"]   # per-task BNs start as copies: every channel is a tie
+    [0.5, 0.5]
+    >>> cmap.entries[0].bns[0].weight.data[0] = 2.0   # task 0's gain on channel 0: 4x its strength there
+    >>> comb.ownership()["pooled"]   # Eq. 7 normalizes per task: task 0 owns channel 0, task 1 the other 3
+    [0.25, 0.75]
     """
 
     def __init__(self, connection_map: ConnectionMap, shared_params: Sequence[Tensor], *,

@@ -119,6 +119,18 @@ class CSOStep(MixedStep):
     :param seed: used only when ``generator`` is None.
     :param phase1_order: ``"fixed"`` (1…K, [paper]) or ``"shuffle"``.
     :param phase1_lr_scale: learning-rate factor during phase-1 steps (default 1.0).
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from methods.cso import CSOCombiner, CSOStep, TaskBNModel, connection_map
+    >>> model = TaskBNModel(nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4)), [nn.Identity()] * 2)
+    >>> cmap = connection_map(model, torch.zeros(2, 1, 8, 8), forward=lambda m, x: m.trunk(x))
+    >>> step = CSOStep(CSOCombiner(cmap, model.shared_parameters()), num_epochs=4)
+    >>> probs = []
+    >>> for epoch in range(4):   # P(phase 1) = 1 - e/E
+    ...     step.on_epoch_start(epoch); probs.append(step.probs.tolist())
+    >>> probs
+    [[1.0, 0.0], [0.75, 0.25], [0.5, 0.5], [0.25, 0.75]]
     """
 
     def __init__(self, combiner: CSOCombiner, num_epochs: int, *, mode: Mode = "mixed",

@@ -384,6 +384,15 @@ class EMTLStep(JointStep):
 
     :param combiner: an :class:`EMTL`.
     :param norm_params: the parameters the norms are taken on when ``grad_on="last"``.
+
+    >>> import torch
+    >>> from methods import EMTLStep, ForwardResult
+    >>> from methods.emtl import EMTL
+    >>> w = torch.nn.Parameter(torch.tensor([1.0])); opt = torch.optim.SGD([w], lr=0.1)
+    >>> closure = lambda tasks: ForwardResult(torch.stack([w[0] ** 2, 3 * w[0]]))   # gradients 2w and 3
+    >>> info = EMTLStep(EMTL(2, lam=0.0)).step(closure, opt, shared_params=[w])   # lam = 0, base sum: w_i = 1
+    >>> info["weights"], round(w.item(), 4)   # 1 - 0.1 * (2 + 3)
+    ([1.0, 1.0], 0.5)
     """
 
     def __init__(self, combiner: EMTL, *, norm_params: Sequence[Tensor] | None = None) -> None:

@@ -53,6 +53,20 @@ class Population:
     :param device: device of the population (default CPU).
     :param dtype: floating dtype of parameters and float buffers (default: as built).
     :param shared_init: every model starts from model 0's values (ablation; ``specs/mt2o.md`` §4 E5).
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from methods.mt2o import Population
+    >>> class Two(nn.Module):   # a two-task model: forward returns one output per task
+    ...     def __init__(self): super().__init__(); self.lin = nn.Linear(3, 2)
+    ...     def forward(self, x): return list(self.lin(x).unbind(1))
+    >>> pop = Population(Two, 4)   # model k is built under seed init_seeds(0, 4)[k] = k
+    >>> _ = torch.manual_seed(2); torch.equal(pop.stacked()["lin.weight"][2], Two().lin.weight)
+    True
+    >>> [tuple(o.shape) for o in pop(torch.zeros(5, 3))], pop.mean_pairwise_distance() > 0
+    ([(4, 5), (4, 5)], True)
+    >>> pop.mix(torch.full((4, 4), 0.25)); pop.mean_pairwise_distance()   # averaging transfer: all models equal
+    0.0
     """
 
     def __init__(self, model_factory: Callable[[], nn.Module], n_models: int, seeds: Sequence[int] | None = None,

@@ -90,6 +90,20 @@ class MT2OTrainer:
     :param transfer_params: ``"all"`` (parameters + float buffers), ``"trunk"`` (shared parameters only) or a
         name filter.
     :param loss_fn: ``(outputs of one model, target) -> Tensor[m]``.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from methods.mt2o import MT2OTrainer, Population
+    >>> class Two(nn.Module):   # a two-task model: forward returns one output per task
+    ...     def __init__(self): super().__init__(); self.lin = nn.Linear(3, 2)
+    ...     def forward(self, x): return list(self.lin(x).unbind(1))
+    >>> pop = Population(Two, 2); before = pop.stacked()["lin.weight"].clone()
+    >>> mse = lambda outs, t: torch.stack([((o - t[:, i]) ** 2).mean() for i, o in enumerate(outs)])
+    >>> tr = MT2OTrainer(pop, torch.eye(2), loss_fn=mse, opt_factory=lambda p: torch.optim.SGD(p, lr=0.1))
+    >>> losses = tr.train_step(torch.randn(8, 3), torch.randn(8, 2))   # (K, m) = (2, 2) losses
+    >>> changed = (pop.stacked()["lin.weight"] != before).any(dim=2)   # model k has weights w_k = e_k
+    >>> tuple(losses.shape), changed.tolist()   # so model k only moves task k's output row
+    ((2, 2), [[True, False], [False, True]])
     """
 
     def __init__(self, population: Population, weights: Tensor, *, loss_fn: LossFn,

@@ -70,6 +70,16 @@ class NMTConfig:
         initial θ with all multipliers active. Default ``False`` [decision].
     :ivar rho_1r: the slack of NMT-1R (must be > 0). Default 0.02 [decision].
     :ivar trace_every: record (stage, step, λ, v, losses) every this many steps. Default 1 [decision].
+
+    >>> from methods.nmt import NMTConfig, PriorityLagrangian
+    >>> cfg = NMTConfig(eta_lambda=0.5, violation="relative")
+    >>> mult = PriorityLagrangian(1, thresholds=[0.2], **cfg.multiplier_kwargs())
+    >>> mult.eta_lambda, mult.violation, NMTConfig.from_dict(cfg.to_dict()) == cfg
+    (0.5, 'relative', True)
+    >>> NMTConfig(patience=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: Parameter `patience` should be a positive integer. Found `patience = 0`.
     """
 
     rho: float = 0.0
