@@ -38,18 +38,21 @@ def git_info(path: str | Path | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def provenance(settings: dict[str, Any] | None = None, device: str | torch.device = "cpu") -> dict[str, Any]:
+def provenance(settings: dict[str, Any] | None = None, device: str | torch.device = "cpu", *,
+               git: dict[str, Any] | None = None) -> dict[str, Any]:
     """A JSON-able record of where and how a result was produced.
 
     :param settings: the run's settings (experiment, profile, config, seeds, ...), stored verbatim.
     :param device: the device the run used.
+    :param git: the :func:`git_info` taken when the run *started* (the code that ran); default: now.
+        A long run should pass it, or a commit made while it ran would be recorded instead.
     :returns: dict with ``commit``, ``dirty``, ``timestamp_utc`` (ISO 8601), ``hostname``,
         ``platform``, ``processor``, ``cpu_count``, ``python``, ``torch``, ``numpy``,
         ``torch_threads``, ``device`` (and ``device_name`` for CUDA) and ``settings``.
     """
     dev = torch.device(device)
     record: dict[str, Any] = {
-        **git_info(),
+        **(git if git is not None else git_info()),
         "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._provenance import provenance, write_json
+from ._provenance import git_info, provenance, write_json
 from .strategies import ForwardResult, StepStrategy
 
 __all__ = ["Trainer", "LossFn"]
@@ -241,6 +241,7 @@ class Trainer:
         """
         from tqdm.auto import tqdm
 
+        self._code_state = git_info()  # the code that trains, whatever happens to the tree meanwhile
         self._maybe_resume()
         resumed_from = self.start_epoch
         device = self.shared_params[0].device
@@ -278,4 +279,5 @@ class Trainer:
 
     def save_results(self, path: str | Path, results: dict[str, Any], settings: dict[str, Any]) -> Path:
         """Write ``results`` with provenance (commit, machine, versions, ``settings``) as JSON."""
-        return write_json(path, {"provenance": provenance(settings, self.shared_params[0].device), **results})
+        git = getattr(self, "_code_state", None)
+        return write_json(path, {"provenance": provenance(settings, self.shared_params[0].device, git=git), **results})

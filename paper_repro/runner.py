@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from paper_repro.provenance import REPO_ROOT, provenance, set_seed_everything
+from paper_repro.provenance import REPO_ROOT, git_info, provenance, set_seed_everything
 from paper_repro.registry import Experiment, RunContext, get, validate_seeds
 
 __all__ = [
@@ -243,6 +243,7 @@ def run_experiment(
     :raises SettingsMismatchError: stored seeds/checkpoints used other settings and not ``fresh``.
     """
     start = time.perf_counter()
+    code_state = git_info()  # the code this run executes: recorded even if the tree changes meanwhile
     exp = get(name)
     config = effective_config(exp, profile, overrides)
     seeds = validate_seeds(list(seeds) if seeds is not None else config.get("seeds", list(DEFAULT_SEEDS)))
@@ -312,7 +313,7 @@ def run_experiment(
             "seed": seed,
             "result": to_jsonable(result),
             "wall_clock_s": wall,
-            "provenance": provenance({**base_settings, "seed": seed}, dev),
+            "provenance": provenance({**base_settings, "seed": seed}, dev, git=code_state),
         }
         _write_json(exp_dir / f"seed{seed}.json", rec)
         per_seed[seed] = rec
@@ -322,7 +323,7 @@ def run_experiment(
     results_list = [per_seed[s]["result"] for s in seeds]
     aggregate = exp.aggregate(results_list, dict(config)) if exp.aggregate is not None else None
     settings = {**base_settings, "seeds": seeds, "overrides": to_jsonable(overrides or {}), "device": str(dev)}
-    prov = provenance(settings, dev)
+    prov = provenance(settings, dev, git=code_state)
     prov["seed_commits"] = {str(s): per_seed[s].get("provenance", {}).get("commit", "unknown") for s in seeds}
     out = {
         "experiment": name,
