@@ -388,22 +388,21 @@ def _fmt_rows(items: list[str], limit: int = 6) -> str:
     return "; ".join(items[:limit]) + (f"; … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def _c1(results: dict[str, Any]) -> ClaimOutcome:
-    rows = setting_table(results)
-    d = {f"{r['setting']} {r['order']}": r["nmt_h"] - r["st_h"] for r in rows}
+def _min_diff(results: dict[str, Any], ours: str, ref: str, label: str, note: str = "") -> ClaimOutcome:
+    """Holds when ``ours − ref`` ≥ −τ in every (setting, order) case; reports the worst case."""
+    d = {f"{r['setting']} {r['order']}": r[ours] - r[ref] for r in setting_table(results)}
     worst = min(d, key=d.get)
     holds = all(v >= -TAU for v in d.values())
-    return ClaimOutcome(holds, f"min AUC_h(NMT) − AUC_h(ST-h) = {d[worst]:+.4f} ({worst}); τ = {TAU}; "
+    return ClaimOutcome(holds, f"min {label} = {d[worst]:+.4f} ({worst}); {note}"
                                f"{sum(v >= -TAU for v in d.values())}/{len(d)} cases within τ", {"diff": d})
+
+
+def _c1(results: dict[str, Any]) -> ClaimOutcome:
+    return _min_diff(results, "nmt_h", "st_h", "AUC_h(NMT) − AUC_h(ST-h)", note=f"τ = {TAU}; ")
 
 
 def _c2(results: dict[str, Any]) -> ClaimOutcome:
-    rows = setting_table(results)
-    d = {f"{r['setting']} {r['order']}": r["nmt_l"] - r["ew_l"] for r in rows}
-    worst = min(d, key=d.get)
-    holds = all(v >= -TAU for v in d.values())
-    return ClaimOutcome(holds, f"min AUC_l(NMT) − AUC_l(EW) = {d[worst]:+.4f} ({worst}); "
-                               f"{sum(v >= -TAU for v in d.values())}/{len(d)} cases within τ", {"diff": d})
+    return _min_diff(results, "nmt_l", "ew_l", "AUC_l(NMT) − AUC_l(EW)")
 
 
 def _c3(results: dict[str, Any]) -> ClaimOutcome:
