@@ -317,7 +317,7 @@ def hypervolume(points: ArrayLike, ref_id: str, *, n_obj: int | None = None, lat
     ``HV(P) = λ(∪_{p ∈ P, p ≺ r} [p, r])`` via ``moocore.hypervolume(points, ref=r, maximise=False)``, with the
     reference r taken **only** from :mod:`paper_repro.hv_refs` (``ref_id`` and the entry's rule arguments).
     ``points``: ``(n, m)`` (a single ``(m,)`` vector is one point). The entry's normalisation, if any, is applied
-    explicitly first. Points that do not strictly dominate r are dropped, counted in ``n_outside`` and logged;
+    explicitly first. Points that do not strictly dominate r are dropped, counted in ``n_outside`` and logged at DEBUG;
     an empty set (or no point inside) gives 0.
     """
     entry = get_entry(ref_id)
@@ -337,7 +337,7 @@ def hypervolume(points: ArrayLike, ref_id: str, *, n_obj: int | None = None, lat
     inside = q[np.all(q < ref, axis=1)]
     n_outside = p.shape[0] - inside.shape[0]
     if n_outside:
-        _log.info("hypervolume[%s]: %d of %d points do not strictly dominate the reference %s",
+        _log.debug("hypervolume[%s]: %d of %d points do not strictly dominate the reference %s",
                   ref_id, n_outside, p.shape[0], ref.tolist())
     value = float(moocore.hypervolume(inside, ref=ref, maximise=False)) if inside.shape[0] else 0.0
     return HVResult(value, ref_id, tuple(float(x) for x in ref), int(p.shape[0]), int(n_outside), normalised)

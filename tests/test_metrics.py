@@ -203,7 +203,7 @@ def test_hv_edge_cases(caplog: pytest.LogCaptureFixture) -> None:
     assert M.hypervolume(np.zeros((0, 2)), "multidigits").value == 0.0
     assert M.hypervolume([], "multidigits").value == 0.0
     assert M.hypervolume([1.0, 2.0], "multidigits").value == 2.0  # one point: (3−1)·(3−2)
-    with caplog.at_level("INFO", logger="paper_repro.metrics"):
+    with caplog.at_level("DEBUG", logger="paper_repro.metrics"):
         res = M.hypervolume([[1.0, 2.0], [3.0, 0.5], [4.0, 4.0]], "multidigits")  # on the boundary, outside
     assert (res.value, res.n_points, res.n_outside) == (2.0, 3, 2)
     assert "2 of 3 points" in caplog.text
