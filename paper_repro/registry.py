@@ -44,6 +44,7 @@ __all__ = [
 PAPERS: tuple[str, ...] = ("NMT", "EMTL", "CSO", "MT2O", "core")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _REQUIRED_PROFILES = ("quick", "full")
+_UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-+=>]*$")
 
 
 @dataclass
@@ -57,6 +58,7 @@ class RunContext:
     :ivar progress: whether to show progress bars.
     :ivar logger: the logger to use (never ``print``).
     :ivar generator: a CPU ``torch.Generator`` seeded with the seed, to pass on explicitly.
+    :ivar units_resumed: keys of the :meth:`unit` calls of this run that were read back, in call order.
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -65,6 +67,45 @@ class RunContext:
     progress: bool = True
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("paper_repro"))
     generator: torch.Generator | None = None
+    units_resumed: list[str] = field(default_factory=list)
+
+    def unit(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Run one resumable unit of a seed's work (one method's training, one setting), or read it back.
+
+        The first call with ``key`` runs ``compute()``, writes its result as JSON to
+        ``workdir/units/<key>.json`` (atomically) and returns the JSON form of it; a later call with the same
+        key, in this run or in one resumed after an interruption, returns the stored JSON without computing.
+        Returning the JSON form in both cases (tuples and tensors become lists) makes a resumed run see
+        exactly what an uninterrupted one sees. The runner has already checked that the workdir was made
+        with the same settings.
+
+        A unit must seed its own randomness (e.g. ``torch.manual_seed`` at its start) and must not leave
+        state that later units read, or a resumed run would differ from an uninterrupted one.
+
+        >>> import tempfile
+        >>> ctx = RunContext(workdir=Path(tempfile.mkdtemp()), progress=False)
+        >>> calls = []
+        >>> ctx.unit("EW", lambda: calls.append(1) or {"acc": (0.5, 0.75)})
+        {'acc': [0.5, 0.75]}
+        >>> ctx.unit("EW", lambda: calls.append(1) or {"acc": (0.0, 0.0)}), len(calls), ctx.units_resumed
+        ({'acc': [0.5, 0.75]}, 1, ['EW'])
+
+        :param key: a file-name-safe id, unique within the seed (letters, digits, ``_ . - > = +``).
+        :param compute: the work; returns anything :func:`paper_repro.runner.to_jsonable` accepts.
+        :raises ValueError: ``key`` is not file-name safe.
+        """
+        from paper_repro.runner import _read_json, _write_json, to_jsonable
+
+        if not isinstance(key, str) or not _UNIT_RE.match(key):
+            raise ValueError(f"Parameter `key` should match {_UNIT_RE.pattern}. Found `key = {key!r}`.")
+        path = Path(self.workdir) / "units" / f"{key}.json"
+        if path.exists():
+            self.units_resumed.append(key)
+            self.logger.info("unit %s: read back from %s", key, path)
+            return _read_json(path)["result"]
+        result = to_jsonable(compute())
+        _write_json(path, {"key": key, "result": result})
+        return result
 
 
 FigureFn = Callable[[dict[str, Any]], Any]  # results -> matplotlib.figure.Figure

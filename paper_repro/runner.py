@@ -313,6 +313,7 @@ def run_experiment(
             "seed": seed,
             "result": to_jsonable(result),
             "wall_clock_s": wall,
+            "units_resumed": list(ctx.units_resumed),
             "provenance": provenance({**base_settings, "seed": seed}, dev, git=code_state),
         }
         _write_json(exp_dir / f"seed{seed}.json", rec)

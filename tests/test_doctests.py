@@ -15,7 +15,7 @@ import pytest
 
 import methods
 
-EXTRA_MODULES = ["paper_repro.metrics", "paper_repro.hv_refs", "paper_repro.combiners"]
+EXTRA_MODULES = ["paper_repro.metrics", "paper_repro.hv_refs", "paper_repro.combiners", "paper_repro.registry"]
 
 
 def _module_names() -> list[str]:

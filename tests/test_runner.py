@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from paper_repro import registry
 from paper_repro.__main__ import main as cli_main
@@ -117,6 +118,47 @@ def test_interrupted_seed_resumes_from_its_workdir(tmp_path: Path) -> None:
         assert res["per_seed"][0]["resumed_from"] == 3
     finally:
         registry.unregister(exp.name)
+
+
+def test_interrupted_seed_reruns_only_its_missing_units(tmp_path: Path) -> None:
+    """``ctx.unit``: an interruption after unit ``a`` re-runs ``b`` only, and the result equals an uninterrupted run."""
+    computed: list[str] = []
+    interrupt = {"on": True}
+
+    def work(key: str, seed: int) -> dict[str, Any]:
+        computed.append(key)
+        g = torch.Generator().manual_seed(seed * 10 + len(key))  # each unit seeds its own randomness
+        return {"x": torch.rand(3, generator=g), "pair": (key, seed)}
+
+    def run_seed(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, Any]:
+        a = ctx.unit("a", lambda: work("a", seed))
+        if interrupt["on"]:
+            raise KeyboardInterrupt
+        b = ctx.unit("bb", lambda: work("bb", seed))
+        return {"a": a, "b": b}
+
+    exp = registry.register(Experiment(f"test.units-{uuid.uuid4().hex[:6]}", "core", "unit test",
+                                       {"quick": {}, "full": {}}, run_seed))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(exp.name, seeds=[1], out_dir=tmp_path / "resumed", progress=False)
+        interrupt["on"] = False
+        resumed = run_experiment(exp.name, seeds=[1], out_dir=tmp_path / "resumed", progress=False)
+        assert computed == ["a", "bb"]
+        seed_rec = json.loads((tmp_path / "resumed" / "quick" / exp.name / "seed1.json").read_text())
+        assert seed_rec["units_resumed"] == ["a"]
+        straight = run_experiment(exp.name, seeds=[1], out_dir=tmp_path / "straight", progress=False)
+        assert computed == ["a", "bb", "a", "bb"]
+        assert resumed["per_seed"] == straight["per_seed"]
+        assert resumed["per_seed"][0]["a"]["pair"] == ["a", 1]  # the JSON form, in both runs
+    finally:
+        registry.unregister(exp.name)
+
+
+@pytest.mark.parametrize("key", ["", "../x", "a/b", "a b", 3])
+def test_unit_key_must_be_file_name_safe(key: Any, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Parameter `key`"):
+        RunContext(workdir=tmp_path, progress=False).unit(key, dict)
 
 
 def test_settings_change_is_detected(fake: tuple[Experiment, FakeRun], tmp_path: Path) -> None:
