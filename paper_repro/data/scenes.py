@@ -21,6 +21,10 @@ Per pixel we store, in the MTAN NYUv2 tensor layout (:class:`~paper_repro.data._
 The camera (horizontal field of view ``fov`` degrees, pixel centres at (u + 0.5, v + 0.5)) is pitched
 down by 10-30° and yawed by ±20° per image; depth, normals and :func:`backproject` use the camera
 frame, so ``normals_from_depth(depth)`` reproduces ``normal`` on planar regions (tested).
+
+Derived label maps (added for CSO's 5-task setting, ``specs/cso.md`` §9 P2; pure functions of ``seg``, so every
+output above is unchanged): :func:`saliency_from_seg` (objects vs room, the salient-object task) and
+:func:`edges_from_seg` (semantic boundaries, the auxiliary edge task).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import torch
 
 from ._common import SceneData, SeedLike, Splits, as_generator, check_fraction, check_nonnegative, check_positive
 
-__all__ = ["SCENE_CLASSES", "Intrinsics", "intrinsics", "render_scenes", "scenes", "backproject", "normals_from_depth"]
+__all__ = ["SCENE_CLASSES", "Intrinsics", "intrinsics", "render_scenes", "scenes", "backproject", "normals_from_depth",
+           "SALIENT_CLASSES", "saliency_from_seg", "edges_from_seg"]
 
 logger = logging.getLogger(__name__)
 
@@ -315,3 +320,45 @@ def scenes(
         "invalid_depth_value": 0.0,
     }
     return Splits(**parts, meta=meta)
+
+
+#: Classes that count as salient (foreground) in :func:`saliency_from_seg`: the objects, not the room.
+SALIENT_CLASSES: tuple[str, ...] = ("sphere", "box", "cylinder")
+
+
+def _check_seg(seg: torch.Tensor) -> torch.Tensor:
+    if not isinstance(seg, torch.Tensor) or seg.dim() != 3 or seg.dtype.is_floating_point or seg.dtype == torch.bool:
+        raise ValueError(f"Parameter `seg` should be an integer tensor of shape (N, H, W). Found "
+                         f"{type(seg).__name__} {tuple(getattr(seg, 'shape', ()))} {getattr(seg, 'dtype', '')}.")
+    return seg
+
+
+def saliency_from_seg(seg: torch.Tensor) -> torch.Tensor:
+    """Salient-object map ``(N, 1, H, W)`` float32: 1 where ``seg`` is an object class (:data:`SALIENT_CLASSES`:
+    sphere, box, cylinder), 0 on the room (wall, ceiling, floor) and on ignored pixels (``-1``).
+
+    [decision] Our stand-in for PASCAL-Context's salient-object task in CSO's 5-task setting (``specs/cso.md`` §9
+    P2: "objects vs background"). ``seg (N, H, W)`` int64 class ids as in :class:`SceneData`.
+    """
+    seg = _check_seg(seg)
+    ids = torch.tensor([SCENE_CLASSES.index(c) for c in SALIENT_CLASSES], device=seg.device)
+    return torch.isin(seg, ids).to(torch.float32)[:, None]
+
+
+def edges_from_seg(seg: torch.Tensor) -> torch.Tensor:
+    """Semantic-boundary map ``(N, 1, H, W)`` float32: 1 at pixel p when one of its 4-neighbours inside the image
+    has another label than p (so both sides of a boundary are marked), else 0.
+
+    [decision] The auxiliary edge task of CSO's 5-task setting (``specs/cso.md`` §9 P2: "an auxiliary edge map from
+    segment boundaries"); boundaries between two objects of the same class are not marked (semantic labels
+    only). An ignored pixel (``-1``) differs from any class, so holes in real labels get outlined.
+    """
+    seg = _check_seg(seg)
+    edge = torch.zeros_like(seg, dtype=torch.bool)
+    dv = seg[:, 1:, :] != seg[:, :-1, :]
+    dh = seg[:, :, 1:] != seg[:, :, :-1]
+    edge[:, 1:, :] |= dv
+    edge[:, :-1, :] |= dv
+    edge[:, :, 1:] |= dh
+    edge[:, :, :-1] |= dh
+    return edge.to(torch.float32)[:, None]
