@@ -214,7 +214,10 @@ def _evaluate(model: nn.Module, loader: Iterable[Any], tasks: Sequence[int], met
         x, y = unpack(batch)
         out = model(_to(x, ref.device, ref.dtype))
         for t in tasks:
-            outs[t].append(out[t].detach().reshape(-1).cpu())
+            o = out[t].detach()
+            # one row per sample: (N,) / (N, 1) scores become (N,), (N, C) logits stay (N, C)
+            o = o.flatten(1) if o.dim() > 1 else o.reshape(-1)
+            outs[t].append((o.squeeze(1) if o.dim() == 2 and o.shape[1] == 1 else o).cpu())
             ys[t].append(_target(y, t).detach().reshape(-1).cpu())
     model.train(was)
     return [float(metric_fns[t](torch.cat(outs[t]), torch.cat(ys[t]))) for t in tasks]
@@ -256,7 +259,9 @@ def train_prioritized(
     :param train_loader: re-iterable batches ``(x, y)`` or ``(x_1, …, y)``; y is (N, K) or per-task.
     :param val_loader: the same, for selection (never the test split).
     :param loss_fns: per head, ``loss_fn(output, target) -> scalar`` (mean over the batch).
-    :param metric_fns: per head, ``metric(output, target) -> float``, higher is better (e.g. AUC).
+    :param metric_fns: per head, ``metric(output, target) -> float``, higher is better (e.g. AUC or accuracy),
+        called once on the whole val split: ``output`` is ``(N,)`` for one score per sample (``(N, 1)`` outputs
+        are squeezed) and ``(N, C)`` for C scores per sample (e.g. class logits), ``target`` is ``(N,)``.
     :param make_optimizer: ``params -> optimizer``; called once per stage.
     :param config: :class:`NMTConfig`; default ``NMTConfig()``.
     :param unpack: ``batch -> (x, y)``.

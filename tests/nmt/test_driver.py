@@ -171,3 +171,52 @@ def test_driver_validation():
         train_prioritized(TwoTaskMLP(), [0, 1], *args, config={"rho": 0})
     with pytest.raises(ValueError, match="stage1_info"):
         train_prioritized(TwoTaskMLP(), [0, 1], *args, stage1_state=TwoTaskMLP().state_dict())
+
+
+class TwoHeadClassifier(nn.Module):
+    """Tiny trunk with a 3-class head and a 1-output head, to check the shapes the metric functions get."""
+
+    n_tasks = 2
+
+    def __init__(self, d: int = 6) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(d, 8), nn.Tanh())
+        self.heads = nn.ModuleList([nn.Linear(8, 3), nn.Linear(8, 1)])
+
+    def forward(self, x):
+        z = self.trunk(x)
+        return [hd(z) for hd in self.heads]
+
+    def shared_parameters(self):
+        return list(self.trunk.parameters())
+
+    def task_parameters(self):
+        return [list(h.parameters()) for h in self.heads]
+
+
+def test_metric_functions_get_one_row_per_sample():
+    """(N, C) logits reach the metric as (N, C), (N, 1) outputs as (N,): accuracy-type metrics work."""
+    torch.manual_seed(0)
+    x = torch.randn(96, 6)
+    y = torch.stack([(x[:, 0] > 0).long() + (x[:, 1] > 0).long(), x[:, 2]], dim=1)
+    seen: list[tuple[int, ...]] = []
+
+    def acc(out, t):
+        seen.append(tuple(out.shape))
+        return float((out.argmax(1) == t.long()).double().mean())
+
+    def neg_mse(out, t):
+        seen.append(tuple(out.shape))
+        return -float(((out - t) ** 2).mean())
+
+    def ce(out, t):
+        return nn.functional.cross_entropy(out, t.long())
+
+    def mse(out, t):
+        return ((out.squeeze(-1) - t) ** 2).mean()
+
+    res = train_prioritized(TwoHeadClassifier(), [0, 1], Loader(x, y, 32), Loader(x, y, 48, shuffle=False),
+                            [ce, mse], [acc, neg_mse], lambda p: torch.optim.Adam(p, lr=1e-2),
+                            NMTConfig(max_epochs=2, patience=2, violation="relative"))
+    assert (96, 3) in seen and (96,) in seen and set(seen) == {(96, 3), (96,)}
+    assert 0.0 <= res.references[0] <= 1.0
