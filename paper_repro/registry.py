@@ -58,6 +58,8 @@ class RunContext:
     :ivar progress: whether to show progress bars.
     :ivar logger: the logger to use (never ``print``).
     :ivar generator: a CPU ``torch.Generator`` seeded with the seed, to pass on explicitly.
+    :ivar units_dir: where :meth:`unit` stores its results (the runner sets ``workdir/units``); ``None``
+        (the default, e.g. when a test or notebook calls ``run_seed`` directly): units are computed, not stored.
     :ivar units_resumed: keys of the :meth:`unit` calls of this run that were read back, in call order.
     """
 
@@ -67,13 +69,14 @@ class RunContext:
     progress: bool = True
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("paper_repro"))
     generator: torch.Generator | None = None
+    units_dir: Path | None = None
     units_resumed: list[str] = field(default_factory=list)
 
     def unit(self, key: str, compute: Callable[[], Any]) -> Any:
         """Run one resumable unit of a seed's work (one method's training, one setting), or read it back.
 
         The first call with ``key`` runs ``compute()``, writes its result as JSON to
-        ``workdir/units/<key>.json`` (atomically) and returns the JSON form of it; a later call with the same
+        ``units_dir/<key>.json`` (atomically) and returns the JSON form of it; a later call with the same
         key, in this run or in one resumed after an interruption, returns the stored JSON without computing.
         Returning the JSON form in both cases (tuples and tensors become lists) makes a resumed run see
         exactly what an uninterrupted one sees. The runner has already checked that the workdir was made
@@ -83,7 +86,7 @@ class RunContext:
         state that later units read, or a resumed run would differ from an uninterrupted one.
 
         >>> import tempfile
-        >>> ctx = RunContext(workdir=Path(tempfile.mkdtemp()), progress=False)
+        >>> ctx = RunContext(units_dir=Path(tempfile.mkdtemp()), progress=False)
         >>> calls = []
         >>> ctx.unit("EW", lambda: calls.append(1) or {"acc": (0.5, 0.75)})
         {'acc': [0.5, 0.75]}
@@ -98,7 +101,9 @@ class RunContext:
 
         if not isinstance(key, str) or not _UNIT_RE.match(key):
             raise ValueError(f"Parameter `key` should match {_UNIT_RE.pattern}. Found `key = {key!r}`.")
-        path = Path(self.workdir) / "units" / f"{key}.json"
+        if self.units_dir is None:
+            return to_jsonable(compute())
+        path = Path(self.units_dir) / f"{key}.json"
         if path.exists():
             self.units_resumed.append(key)
             self.logger.info("unit %s: read back from %s", key, path)

@@ -294,6 +294,7 @@ def run_experiment(
             device=dev,
             dtype=dtype,
             workdir=workdir,
+            units_dir=workdir / "units",
             progress=progress,
             logger=logging.getLogger(f"paper_repro.experiments.{name}"),
             generator=generator,

@@ -158,7 +158,15 @@ def test_interrupted_seed_reruns_only_its_missing_units(tmp_path: Path) -> None:
 @pytest.mark.parametrize("key", ["", "../x", "a/b", "a b", 3])
 def test_unit_key_must_be_file_name_safe(key: Any, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Parameter `key`"):
-        RunContext(workdir=tmp_path, progress=False).unit(key, dict)
+        RunContext(units_dir=tmp_path, progress=False).unit(key, dict)
+
+
+def test_unit_without_units_dir_computes_every_time() -> None:
+    calls: list[int] = []
+    ctx = RunContext(progress=False)
+    for _ in range(2):
+        assert ctx.unit("a", lambda: calls.append(1) or (1, 2)) == [1, 2]
+    assert calls == [1, 1] and ctx.units_resumed == []
 
 
 def test_settings_change_is_detected(fake: tuple[Experiment, FakeRun], tmp_path: Path) -> None:

@@ -595,13 +595,23 @@ def _run_setting(setting: dict[str, Any], cfg: dict[str, Any], seed: int, ctx: R
 
 
 def run_seed(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, Any]:
-    """All settings of ``config`` for one training seed (see the module docstring)."""
+    """All settings of ``config`` for one training seed (see the module docstring).
+
+    Each setting is a resumable unit (:meth:`~paper_repro.registry.RunContext.unit`): a seed interrupted
+    after some settings re-runs only the others. A setting seeds everything it draws (data seed, model
+    init and batch order from ``seed``), so it does not depend on which settings ran before it.
+    """
     out: dict[str, Any] = {"settings": {}}
-    for setting in config["settings"]:
+
+    def one(setting: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
-        out["settings"][setting["id"]] = _run_setting(setting, config, seed, ctx)
-        out["settings"][setting["id"]]["wall_s"] = time.perf_counter() - t0
-        ctx.logger.info("nmt.recsys seed %d setting %s: %.1fs", seed, setting["id"], time.perf_counter() - t0)
+        res = _run_setting(setting, config, seed, ctx)
+        res["wall_s"] = time.perf_counter() - t0
+        ctx.logger.info("nmt.recsys seed %d setting %s: %.1fs", seed, setting["id"], res["wall_s"])
+        return res
+
+    for setting in config["settings"]:
+        out["settings"][setting["id"]] = ctx.unit(f"setting-{setting['id']}", lambda s=setting: one(s))
     return out
 
 
