@@ -426,8 +426,9 @@ def run_scene_setting(config: dict[str, Any], seed: int, ctx: RunContext, settin
     stl: dict[str, dict[str, float]] = {}
     stl_loss: list[float] = []
     stl_params = 0
+    # Each training is a resumable unit (it seeds itself): an interrupted full seed re-runs only what is missing.
     for t in setting.stl_tasks:
-        r = _train_scene_model(config, data, "STL", seed, ctx, [t])
+        r = ctx.unit(f"STL-{t}", lambda t=t: _train_scene_model(config, data, "STL", seed, ctx, [t]))
         stl.update(r["metrics"])
         stl_loss += r["final_train_loss"]
         stl_params += r["n_params"]
@@ -439,7 +440,8 @@ def run_scene_setting(config: dict[str, Any], seed: int, ctx: RunContext, settin
     base_b = _flat_metrics(stl, keys_b)
     base_a = _flat_metrics(stl, list(setting.subset_a))
     for method in config["methods"]:
-        r = _train_scene_model(config, data, method, seed, ctx, list(setting.tasks))
+        r = ctx.unit(f"method-{method}",
+                     lambda m=method: _train_scene_model(config, data, m, seed, ctx, list(setting.tasks)))
         r["delta_m_B"] = delta_m(_flat_metrics(r["metrics"], keys_b), base_b, [d for *_, d in keys_b]).value
         r["delta_mtl_A"] = delta_m(_flat_metrics(r["metrics"], list(setting.subset_a)), base_a,
                                    [d for *_, d in setting.subset_a], sign="higher_is_better").value
@@ -507,11 +509,12 @@ def run_digits_seed(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[
         return {"test_acc": acc, "final_train_loss": loss, "median_step_s": _median_step(stamps)}
 
     out: dict[str, Any] = {"methods": {}}
-    stl = [train("STL", [t]) for t in range(2)]
+    # Each training is a resumable unit (it seeds itself): an interrupted full seed re-runs only what is missing.
+    stl = [ctx.unit(f"STL-{t}", lambda t=t: train("STL", [t])) for t in range(2)]
     out["methods"]["STL"] = {"test_acc": [s["test_acc"][0] for s in stl],
                              "final_train_loss": [s["final_train_loss"][0] for s in stl]}
     for method in config["methods"]:
-        r = train(method, [0, 1])
+        r = ctx.unit(f"method-{method}", lambda m=method: train(m, [0, 1]))
         r["delta_m_B"] = delta_m(r["test_acc"], out["methods"]["STL"]["test_acc"], ["max", "max"]).value
         out["methods"][method] = r
     return out

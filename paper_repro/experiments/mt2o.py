@@ -127,32 +127,22 @@ def run_digits_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str
     def evaluate(pop: Population) -> dict[str, Tensor]:
         return {s: pop.task_losses(x, y, _ce) for s, (x, y) in splits.items()}
 
-    out: dict[str, Any] = {"methods": {}}
-    for name in cfg["methods"]:
+    def batches(epoch: int) -> list[tuple[Tensor, Tensor]]:
+        g = torch.Generator().manual_seed(10_000 * seed + epoch)
+        perm = torch.randperm(len(tr_x), generator=g).to(dev)
+        return [(tr_x[perm[i:i + bs]], tr_y[perm[i:i + bs]]) for i in range(0, len(tr_x), bs)]
+
+    def train(name: str) -> dict[str, Any]:
         pop = Population(lambda: MultiLeNet(2, side), k, init_seeds(seed, k), device=dev, dtype=dt)
         direction, rule, scal = _method_parts(name, cfg, w, steps)
         trainer = MT2OTrainer(pop, w.to(dt), loss_fn=_ce, direction=direction, rule=rule, scalarization=scal,
                               opt_factory=lambda p: torch.optim.SGD(p, lr=cfg["lr"], momentum=0.9))
-
-        def batches(epoch: int) -> list[tuple[Tensor, Tensor]]:
-            g = torch.Generator().manual_seed(10_000 * seed + epoch)
-            perm = torch.randperm(len(tr_x), generator=g).to(dev)
-            return [(tr_x[perm[i:i + bs]], tr_y[perm[i:i + bs]]) for i in range(0, len(tr_x), bs)]
-
         hist = trainer.fit(batches, cfg["epochs"], evaluate=evaluate, hv=hv, progress_bar=False)
-        st = trainer.step_times[len(trainer.step_times) // 5:] or trainer.step_times
-        rec = hist.as_dict()
-        out["methods"][name] = {
-            "epochs": [r["epoch"] for r in rec["records"]],
-            "seconds": [r["seconds"] for r in rec["records"]],
-            "hv": {i: [r["hv"]["test"][i] for r in rec["records"]] for i in hv_ids},
-            "hv_val": {i: [r["hv"]["val"][i] for r in rec["records"]] for i in hv_ids},
-            "final_test_losses": rec["records"][-1]["losses"]["test"],
-            "final_hv": {i: rec["records"][-1]["hv"]["test"][i] for i in hv_ids},
-            "median_step_s": float(statistics.median(st)) if st else float("nan"),
-            "pairwise_distance": rec["records"][-1]["pairwise_distance"],
-            "offdiag_mass": rec["records"][-1]["offdiag_mass"],
-        }
+        return _method_result(trainer, hist, hv_ids)
+
+    out: dict[str, Any] = {"methods": {}}
+    for name in cfg["methods"]:  # each method is a resumable unit: a full seed trains for hours
+        out["methods"][name] = ctx.unit(f"method-{name}", lambda name=name: train(name))
         ctx.logger.info("mt2o.digits seed %d %s final HV %s", seed, name, out["methods"][name]["final_hv"])
     return out
 
@@ -366,13 +356,17 @@ def _train_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, out: dict[st
                    make_model: Any, loss_fn: Any, w: Tensor, k: int, steps: int, batches: Any, evaluate: Any,
                    hv: Any, vectorize: bool) -> None:
     dev, dt = ctx.device, ctx.dtype
-    for name in cfg["methods"]:
+
+    def train(name: str) -> dict[str, Any]:
         pop = Population(make_model, k, init_seeds(seed, k), device=dev, dtype=dt, vectorize=vectorize)
         direction, rule, scal = _method_parts(name, cfg, w, steps)
         trainer = MT2OTrainer(pop, w.to(dt), loss_fn=loss_fn, direction=direction, rule=rule, scalarization=scal,
                               opt_factory=lambda p: torch.optim.Adam(p, lr=cfg["lr"]))
         hist = trainer.fit(batches, cfg["epochs"], evaluate=evaluate, hv=hv, progress_bar=False)
-        out["methods"][name] = _method_result(trainer, hist, cfg["hv_ids"])
+        return _method_result(trainer, hist, cfg["hv_ids"])
+
+    for name in cfg["methods"]:  # each method is a resumable unit: a full seed trains for hours
+        out["methods"][name] = ctx.unit(f"method-{name}", lambda name=name: train(name))
         ctx.logger.info("%s seed %d %s final HV %s", tag, seed, name, out["methods"][name]["final_hv"])
 
 
