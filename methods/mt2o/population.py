@@ -3,9 +3,12 @@
 Vectorised path (default): :func:`torch.func.stack_module_state` stacks every parameter and buffer along a new
 leading axis of size K; the forward is :func:`torch.func.vmap` over :func:`torch.func.functional_call` of a
 ``meta``-device copy of the network, so outputs have shape ``[K, B, …]``. One stock *elementwise* optimiser over the
-stacked tensors (SGD, momentum, Adam, AdamW) then equals K independent optimisers. Loop path
-(``vectorize=False``): K ordinary modules, for networks that ``vmap`` cannot run (e.g. BatchNorm in train mode);
-the two paths agree (tested in float64).
+stacked tensors (SGD, momentum, Adam, AdamW) then equals K independent optimisers. With ``compute="loop"`` the
+parameters stay stacked (one optimiser, one mixing product) but the forward is a Python loop of K
+``functional_call`` on the slices ``unbind(0)`` of the stacked tensors: on CPU a loop of plain convolutions is
+faster than ``vmap``'s batched (grouped) convolution (``benchmark_stacked_step`` in
+``paper_repro/experiments/mt2o.py`` measures both), and it runs layers that have no ``vmap`` rule (BatchNorm in train
+mode, GroupNorm). Module path (``vectorize=False``): K ordinary modules. All paths agree (tested in float64).
 
 Initialisation [decision, ``specs/mt2o.md`` §1.3]: model k is built by ``model_factory()`` under the torch seed
 ``seeds[k]`` (default ``1000·seed + k``) inside :func:`torch.random.fork_rng`, so the global RNG is left as it was.
@@ -49,7 +52,9 @@ class Population:
     :param model_factory: ``() -> nn.Module`` building one multi-task model (``forward(x) -> list[Tensor]``).
     :param n_models: K ≥ 1.
     :param seeds: K init seeds (default :func:`init_seeds` with seed 0).
-    :param vectorize: stacked + vmap (default) or a plain loop over K modules.
+    :param vectorize: stacked parameters (default) or K ordinary modules.
+    :param compute: with stacked parameters, ``"vmap"`` (default: one vectorised call) or ``"loop"`` (K calls on
+        slices of the stacked tensors; see the module docstring for when it is faster).
     :param device: device of the population (default CPU).
     :param dtype: floating dtype of parameters and float buffers (default: as built).
     :param shared_init: every model starts from model 0's values (ablation; ``specs/mt2o.md`` §4 E5).
@@ -71,7 +76,9 @@ class Population:
 
     def __init__(self, model_factory: Callable[[], nn.Module], n_models: int, seeds: Sequence[int] | None = None,
                  *, vectorize: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, shared_init: bool = False) -> None:
+                 dtype: torch.dtype | None = None, shared_init: bool = False, compute: str = "vmap") -> None:
+        if compute not in ("vmap", "loop"):
+            raise ValueError(f"Parameter `compute` should be 'vmap' or 'loop'. Found `compute = {compute!r}`.")
         if isinstance(n_models, bool) or not isinstance(n_models, int) or n_models < 1:
             raise ValueError(f"Parameter `n_models` should be a positive integer. Found `n_models = {n_models!r}`.")
         seeds = init_seeds(0, n_models) if seeds is None else list(seeds)
@@ -94,6 +101,7 @@ class Population:
         self.n_models = n_models
         self.seeds = seeds
         self.vectorize = bool(vectorize)
+        self.compute = compute
         self.n_tasks: int | None = getattr(models[0], "n_tasks", None)
         self._template = copy.deepcopy(models[0]).to("meta")
         self._param_names = [n for n, _ in models[0].named_parameters()]
@@ -154,11 +162,28 @@ class Population:
     def _vcall(self, module: nn.Module, prefix: str, *args: Any, in_dims: tuple[int | None, ...]) -> Any:
         params = {prefix + n: p for n, p in self.params.items()}
         buffers = {prefix + n: b for n, b in self.buffers.items()}
+        if self.compute == "loop":
+            return self._loop_call(module, params, buffers, args, in_dims)
 
         def one(p: dict[str, Tensor], b: dict[str, Tensor], *a: Any) -> Any:
             return functional_call(module, (p, b), a)
 
         return vmap(one, in_dims=(0, 0, *in_dims), randomness="different")(params, buffers, *args)
+
+    def _loop_call(self, module: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor],
+                   args: tuple[Any, ...], in_dims: tuple[int | None, ...]) -> Any:
+        """``compute="loop"``: model k runs on ``unbind(0)`` slices (views) of the stacked tensors, so gradients
+        flow back into the stacked parameters and in-place buffer updates (BatchNorm statistics) land in them."""
+        ps = {n: p.unbind(0) for n, p in params.items()}
+        bs = {n: b.unbind(0) for n, b in buffers.items()}
+        outs = []
+        for k in range(self.n_models):
+            a = [x if d is None else x.select(d, k) for x, d in zip(args, in_dims)]
+            outs.append(functional_call(module, ({n: v[k] for n, v in ps.items()}, {n: v[k] for n, v in bs.items()}),
+                                        tuple(a)))
+        if isinstance(outs[0], Tensor):
+            return torch.stack(outs)
+        return [torch.stack([o[t] for o in outs]) for t in range(len(outs[0]))]
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """Every model on the same batch: a list (one per task) of ``[K, B, …]`` outputs."""
@@ -244,5 +269,5 @@ class Population:
         return float(d[iu[0], iu[1]].mean())
 
     def __repr__(self) -> str:
-        return (f"Population(n_models={self.n_models}, vectorize={self.vectorize}, "
+        return (f"Population(n_models={self.n_models}, vectorize={self.vectorize}, compute={self.compute!r}, "
                 f"model={type(self._template).__name__})")

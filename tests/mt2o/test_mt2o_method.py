@@ -13,6 +13,7 @@ from methods.mt2o import (
     FixedSimilarity,
     Identity,
     Linear,
+    MGDAUB,
     MT2OTrainer,
     Population,
     SmoothTchebycheff,
@@ -254,6 +255,37 @@ def test_vmap_equals_loop_with_transfer(scal: object) -> None:
         states.append(pop.state_dict())
     for n in states[0]:
         assert torch.allclose(states[0][n], states[1][n], atol=1e-10), n
+
+
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize("direction", ["scalarized", "mgda_ub"])
+def test_compute_loop_equals_the_module_path(bn: bool, direction: str) -> None:
+    """``compute="loop"`` (stacked parameters, K calls on their slices) trains exactly like K modules, BatchNorm
+    statistics in train mode included (vmap cannot run those), and like the vmap path where vmap can run."""
+    w = make_preferences("circle", 2, n=4)
+    paths = [dict(vectorize=True, compute="loop"), dict(vectorize=False)] + ([] if bn else [dict(vectorize=True)])
+    states = []
+    for kw in paths:
+        pop = Population(lambda: TinyMTL(bn=bn), 4, dtype=torch.float64, **kw)  # type: ignore[arg-type]
+        d = MGDAUB() if direction == "mgda_ub" else None
+        tr = MT2OTrainer(pop, w, loss_fn=mse, rule=FixedSimilarity(alpha=1.0), **({"direction": d} if d else {}),
+                         opt_factory=lambda p: torch.optim.Adam(p, lr=0.05))
+        for t in range(3):
+            tr.train_step(*batch(seed=t))
+        pop.eval()
+        states.append((pop.state_dict(), torch.stack(pop(batch(seed=9)[0]))))
+    for st, out in states[1:]:
+        assert torch.allclose(out, states[0][1], atol=1e-12)
+        for n in st:
+            assert torch.allclose(st[n].double(), states[0][0][n].double(), atol=1e-12), n
+    if bn:
+        assert not torch.equal(states[0][0]["trunk.1.running_mean"], torch.zeros(4, 4, dtype=torch.float64))
+        assert torch.equal(states[0][0]["trunk.1.num_batches_tracked"], torch.full((4,), 3))
+
+
+def test_compute_must_be_known() -> None:
+    with pytest.raises(ValueError, match="Parameter `compute`"):
+        Population(TinyMTL, 2, compute="grouped")
 
 
 def test_stch_gradient_formula() -> None:
