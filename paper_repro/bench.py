@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -286,6 +287,31 @@ def _table(rows: list[dict[str, Any]], machine: dict[str, Any], args: argparse.N
     return "\n".join(lines)
 
 
+def _population(args: argparse.Namespace) -> int:
+    """``--population``: time MT2O's stacked step (``compute`` vmap and loop) against K separate LS steps."""
+    from paper_repro.experiments.mt2o import benchmark_stacked_step
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        rows = [benchmark_stacked_step(k=args.tasks, batch_size=args.batch, repeats=args.steps, warmup=args.warmup,
+                                       side=side, device=args.device) for side in (10, 28)]
+    finally:
+        torch.set_num_threads(previous_threads)
+    lines = [f"MT2O population step, K={args.tasks} LeNets, batch={args.batch}, threads={args.threads}, "
+             f"device={args.device} (median of {args.steps}, the three timed in turn)", "",
+             "| input | K separate ms | stacked vmap ms | ×separate | stacked loop ms | ×separate |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['side']}×{r['side']} | {1e3 * r['separate_s']:.2f} | {1e3 * r['stacked_s']:.2f} | "
+                     f"{r['ratio_stacked_over_separate']:.2f} | {1e3 * r['loop_s']:.2f} | "
+                     f"{r['ratio_loop_over_separate']:.2f} |")
+    sys.stdout.write("\n".join(lines) + "\n")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"population": rows}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a Markdown table; optionally write JSON. Returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m paper_repro bench", description=__doc__.split("\n")[0])
@@ -300,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="peak RSS growth per method, each in a fresh subprocess")
     p.add_argument("--json", dest="json_out", default=None)
+    p.add_argument("--population", action="store_true",
+                   help="instead: MT2O's stacked population step (vmap and loop) against K separate LS steps, "
+                        "K = --tasks models, LeNet on 10×10 and 28×28 inputs, batch --batch, --steps repeats")
+    p.add_argument("--device", default="cpu", help="with --population: torch device (cuda for the GPU timing)")
     p.add_argument("--_child", nargs=2, metavar=("METHOD", "IMPL"), default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.tasks < 1 or args.batch < 1 or args.steps < 1 or args.warmup < 0 or args.repeat < 1:
@@ -308,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         args.child_method, args.child_impl = args._child
         return _child(args)
 
+    if args.population:
+        return _population(args)
     _register()
     names = list(METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in names if m not in METHODS]

@@ -43,3 +43,17 @@ def test_bench_paper_methods_and_representation_mode(capsys):
     table = capsys.readouterr().out
     for name, level in (("NMT", "loss"), ("EMTL", "gradient"), ("EMTL-rep", "gradient"), ("MGDA-UB", "gradient")):
         assert f"| {name} | {level} |" in table
+
+
+def test_bench_population_step(tmp_path, capsys):
+    """``--population``: MT2O's stacked step (vmap, loop) against K separate steps, both input sizes, JSON rows."""
+    out = tmp_path / "pop.json"
+    assert bench.main(["--population", "--tasks", "2", "--batch", "4", "--steps", "2", "--warmup", "0",
+                       "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| 10×10 |" in table and "| 28×28 |" in table
+    rows = json.loads(out.read_text())["population"]
+    assert [r["side"] for r in rows] == [10, 28]
+    for r in rows:
+        assert r["K"] == 2 and min(r["separate_s"], r["stacked_s"], r["loop_s"]) > 0
+        assert r["ratio_loop_over_separate"] == pytest.approx(r["loop_s"] / r["separate_s"])
