@@ -17,12 +17,13 @@ re-weighting of the task gradients, :math:`w_i = 1 + \\frac{2\\lambda}{T}\\rho_i
 (2, True)
 """
 
-from ._emtl import EMTL, EMTLStep, InequityLogger, inequity_summary, task_grad_norms
+from ._emtl import EMTL, EMTLR2, EMTLStep, InequityLogger, inequity_summary, task_grad_norms
 from ._exact import exact_variance_grad
 from ._functional import emtl_weights, imtl_weights, inequity, r2_weights, regularizer_weights, relative_contributions
 
 __all__ = [
     "EMTL",
+    "EMTLR2",
     "EMTLStep",
     "InequityLogger",
     "task_grad_norms",

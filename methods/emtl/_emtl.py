@@ -30,6 +30,9 @@ default), ``"rep"`` (:math:`\|\partial L_i/\partial z\|` on the shared represent
 parameters, e.g. the last shared layer, as GradNorm does; pass ``norm_params=`` to :meth:`EMTL.backward`
 or :class:`EMTLStep`, or set ``last_blocks=k`` to slice the last k shared tensors out of a full Jacobian).
 In every mode the shared update is :math:`\sum_i w_i g_i`.
+
+Reading R2 (spec §3.6, an ablation): :class:`EMTLR2` solves for weights that make :math:`w_i\rho_i`
+more equal (:func:`~methods.emtl.r2_weights`) instead of adding a regulariser to the objective.
 """
 
 from __future__ import annotations
@@ -43,9 +46,20 @@ from torch import Tensor
 
 from .._core import Combiner, GradientCombiner, GradientStats, check_losses, mtl_backward, task_jacobian
 from ..strategies import Closure, JointStep, _no_grad_losses
-from ._functional import BASES, VARIANTS, Base, Variant, emtl_weights, imtl_weights, inequity, relative_contributions
+from ._functional import (
+    BASES,
+    VARIANTS,
+    Base,
+    Variant,
+    emtl_weights,
+    imtl_weights,
+    inequity,
+    r2_weights,
+    relative_contributions,
+)
 
-__all__ = ["EMTL", "EMTLStep", "GradOn", "HeadWeighting", "task_grad_norms", "inequity_summary", "InequityLogger"]
+__all__ = ["EMTL", "EMTLR2", "EMTLStep", "GradOn", "HeadWeighting", "task_grad_norms", "inequity_summary",
+           "InequityLogger"]
 
 GradOn = Literal["shared", "rep", "last"]
 HeadWeighting = Literal["weighted", "shared_only"]
@@ -287,6 +301,114 @@ class EMTL(GradientCombiner):
 
     def __str__(self) -> str:
         return "EMTL-SI" if (self.base == "log" and self.variant == "log") else "EMTL"
+
+
+class EMTLR2(GradientCombiner):
+    r"""EMTL's reading R2, weight-level soft equalisation (spec ``emtl.md`` §3.6): an ablation, not the default.
+
+    [reconstructed] Reading B of the relative contribution, :math:`c_i = w_i x_i`, is made more equal by
+    solving, at every step,
+
+    .. math:: \min_w \|w - 1\|^2 + \lambda\,\mathrm{Var}_T(w \odot x) \quad\text{s.t.}\quad 1^\top w = T,
+
+    whose solution [derived] is :func:`~methods.emtl.r2_weights` (Sherman–Morrison, O(T); every
+    :math:`w_i > 0`, so nothing is clamped). The update on the shared parameters is :math:`\sum_i w_i g_i`.
+
+    [decision] ``normalize=True`` (default) uses :math:`x = \rho = r/\bar r` instead of the spec's raw
+    :math:`x = r`. Then λ is dimensionless: :math:`\lambda\,\mathrm{Var}_T(w\odot\rho) =
+    (\lambda/\bar r^2)\,\mathrm{Var}_T(w\odot r)`, so the weights do not depend on the absolute size of
+    r (which changes with the batch size and with where the norms are taken, P5). ``normalize=False``
+    is the spec's literal form. Either way the weights are invariant to per-task loss scales (P1).
+    [reconstructed] As λ → ∞, :math:`w_i \propto 1/r_i`: R2 up-weights tasks with *small* r (nearly
+    solved), the opposite of R1.
+
+    :param n_tasks: T ≥ 1.
+    :param lam: λ ≥ 0 (default 1.0 [decision]; λ = 0 is equal weighting with weights 1).
+    :param grad_on: ``"shared"`` (norms on all shared parameters, default) or ``"rep"`` (on the
+        representation: use ``JointStep(..., use_features=True)``).
+    :param eps: ε added to each norm (default 1e-8).
+    :param normalize: equalise :math:`w\odot\rho` (default) or :math:`w\odot r`.
+    :param head_weighting: ``"weighted"`` (head i gets :math:`w_i\nabla_{\theta_i}L_i`, default, as
+        :class:`EMTL`) or ``"shared_only"``; ``JointStep`` reads :attr:`head_grads`.
+
+    ``last_info`` holds ``weights``, ``r``, ``rho``, ``contributions`` (:math:`w_i r_i`), ``grad_norms``,
+    ``var_r``, ``cv2_r``, ``var_log_r``, ``cv2_contributions`` and ``n_clamped`` (always 0).
+
+    Two tasks with :math:`\rho = (4/3, 2/3)`: with :math:`w = (1+\delta, 1-\delta)` the objective is
+    :math:`2\delta^2 + \frac{\lambda}{4}(\rho_1(1+\delta) - \rho_2(1-\delta))^2`, minimised at
+    :math:`\delta = -\lambda/(6 + 3\lambda)`: :math:`w = (8/9, 10/9)` at λ = 1 and :math:`(2/3, 4/3)`
+    (:math:`\propto 1/\rho`) as λ → ∞.
+
+    >>> import torch
+    >>> from methods import GradientStats
+    >>> from methods.emtl import EMTLR2
+    >>> J = torch.tensor([[3.0, 4.0], [0.0, 1.0]], dtype=torch.float64)   # norms 5 and 1
+    >>> stats = GradientStats(J, torch.tensor([10.0, 1.0], dtype=torch.float64))   # r = (2, 1), rho = (4/3, 2/3)
+    >>> [round(v, 6) for v in EMTLR2(2, lam=1.0).weights(stats).tolist()]
+    [0.888889, 1.111111]
+    >>> [round(v, 4) for v in EMTLR2(2, lam=1e8).weights(stats).tolist()]
+    [0.6667, 1.3333]
+    """
+
+    def __init__(self, n_tasks: int, lam: float = 1.0, grad_on: Literal["shared", "rep"] = "shared", eps: float = 1e-8,
+                 normalize: bool = True, head_weighting: HeadWeighting = "weighted") -> None:
+        if not isinstance(n_tasks, int) or isinstance(n_tasks, bool) or n_tasks < 1:
+            raise ValueError(f"Parameter `n_tasks` should be a positive int. Found `n_tasks = {n_tasks!r}`.")
+        super().__init__(n_tasks)
+        if not isinstance(lam, (int, float)) or isinstance(lam, bool) or not math.isfinite(lam) or lam < 0:
+            raise ValueError(f"Parameter `lam` should be a finite non-negative number. Found `lam = {lam!r}`.")
+        if grad_on not in ("shared", "rep"):
+            raise ValueError(f"Parameter `grad_on` should be 'shared' or 'rep'. Found `grad_on = {grad_on!r}`.")
+        if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+            raise ValueError(f"Parameter `eps` should be a finite non-negative number. Found `eps = {eps!r}`.")
+        if not isinstance(normalize, bool):
+            raise ValueError(f"Parameter `normalize` should be a bool. Found `normalize = {normalize!r}`.")
+        if head_weighting not in ("weighted", "shared_only"):
+            raise ValueError(
+                f"Parameter `head_weighting` should be 'weighted' or 'shared_only'. Found `head_weighting = {head_weighting!r}`."
+            )
+        self.lam, self.grad_on, self.eps = float(lam), grad_on, float(eps)
+        self.normalize, self.head_weighting = normalize, head_weighting
+
+    @property
+    def head_grads(self) -> Literal["weighted", "raw"]:
+        """The ``head_grads`` argument of ``methods.mtl_backward`` matching ``head_weighting``."""
+        return "weighted" if self.head_weighting == "weighted" else "raw"
+
+    def weights(self, stats: GradientStats, /) -> Tensor:
+        losses = check_losses(stats.losses.detach(), self.n_tasks)
+        if self.grad_on == "shared" and stats.mode != "params":
+            raise ValueError("EMTLR2(grad_on='shared') needs gradients on the shared parameters; got representation-mode "
+                             "statistics. Use grad_on='rep', or drop `features=`/`use_features=True`.")
+        if self.grad_on == "rep" and stats.mode != "features":
+            raise ValueError("EMTLR2(grad_on='rep') needs representation-mode statistics: use "
+                             "JointStep(..., use_features=True) or pass `features=z` to mtl_backward.")
+        norms = torch.linalg.vector_norm(stats.jacobian.double(), dim=1)
+        if not bool(torch.isfinite(norms).all()):
+            raise ValueError(f"Gradient norms should be finite. Found `grad_norms = {norms.tolist()}`.")
+        r = relative_contributions(losses.double(), norms, self.eps).double()
+        mean = r.mean()
+        rho = r / mean if float(mean) != 0.0 else torch.ones_like(r)
+        w = r2_weights(rho if self.normalize else r, self.lam)
+        c = w * r
+        self.last_info = {
+            "weights": w.tolist(), "r": r.tolist(), "rho": rho.tolist(), "contributions": c.tolist(),
+            "grad_norms": norms.tolist(), "cv2_contributions": float(inequity(c, "cv2")), "n_clamped": 0,
+            "grad_on": self.grad_on,
+        }
+        self.last_info.update(inequity_summary(r))
+        return w.to(dtype=stats.jacobian.dtype, device=stats.jacobian.device)
+
+    def extra_repr(self) -> str:
+        parts = [f"n_tasks={self.n_tasks}", f"lam={self.lam:g}", f"grad_on={self.grad_on!r}"]
+        if not self.normalize:
+            parts.append("normalize=False")
+        if self.head_weighting != "weighted":
+            parts.append(f"head_weighting={self.head_weighting!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        return "EMTL-R2"
 
 
 def _flatten_params(params: Iterable[Tensor] | Iterable[Iterable[Tensor]] | None) -> list[Tensor]:

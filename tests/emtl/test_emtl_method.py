@@ -10,6 +10,7 @@ import torch
 from methods import GradientStats, JointStep, mtl_backward
 from methods.emtl import (
     EMTL,
+    EMTLR2,
     EMTLStep,
     InequityLogger,
     emtl_weights,
@@ -490,3 +491,89 @@ def test_si_zero_loss_task_gets_zero_weight():
     assert float(w[1]) == 0.0 and emtl.last_info["zero_loss_tasks"] == [1]
     sub = EMTL.si(2, lam=0.3).weights(GradientStats(stats.jacobian[[0, 2]], stats.losses[[0, 2]]))
     torch.testing.assert_close(w[[0, 2]], sub)
+
+
+# ---------------------------------------------------------------------------------------------
+# EMTLR2: the R2 ablation as a combiner
+# ---------------------------------------------------------------------------------------------
+def _stats(t: int = 3, seed: int = 0, scales=None) -> GradientStats:
+    g = torch.Generator().manual_seed(seed)
+    jac = torch.randn(t, 8, generator=g, dtype=torch.float64)
+    losses = torch.rand(t, generator=g, dtype=torch.float64) * 2 + 0.1
+    if scales is not None:
+        c = torch.tensor(scales, dtype=torch.float64)
+        jac, losses = jac * c[:, None], losses * c
+    return GradientStats(jac, losses)
+
+
+def test_r2_combiner_golden_two_tasks():
+    # r = (10/5, 1/1) = (2, 1), rho = (4/3, 2/3); w = (1 + d, 1 - d) with d = -lam / (6 + 3 lam) (hand calculation)
+    stats = GradientStats(torch.tensor([[3.0, 4.0], [0.0, 1.0]], dtype=torch.float64),
+                          torch.tensor([10.0, 1.0], dtype=torch.float64))
+    for lam in (0.0, 0.5, 1.0, 10.0):
+        d = -lam / (6 + 3 * lam)
+        comb = EMTLR2(2, lam=lam)
+        torch.testing.assert_close(comb.weights(stats), torch.tensor([1 + d, 1 - d], dtype=torch.float64))
+        assert comb.last_info["r"] == pytest.approx([2.0, 1.0]) and comb.last_info["n_clamped"] == 0
+    # the spec's literal form (normalize=False) equalises w * r: lam on r equals lam * mean(r)^2 on rho
+    raw = EMTLR2(2, lam=1.0, normalize=False).weights(stats)
+    torch.testing.assert_close(raw, EMTLR2(2, lam=1.0 * 1.5**2).weights(stats))
+
+
+def test_r2_combiner_matches_r2_weights_and_equalises():
+    stats = _stats(4, seed=3)
+    comb = EMTLR2(4, lam=2.0)
+    w = comb.weights(stats)
+    r = relative_contributions(stats.losses, stats.jacobian.norm(dim=1), 1e-8).double()
+    torch.testing.assert_close(w, r2_weights(r / r.mean(), 2.0))
+    assert float(w.sum()) == pytest.approx(4.0) and bool((w > 0).all())
+    # the contributions w_i r_i are closer together than r
+    assert comb.last_info["cv2_contributions"] < comb.last_info["cv2_r"]
+    torch.testing.assert_close(torch.tensor(comb.last_info["contributions"], dtype=torch.float64), w * r)
+
+
+def test_r2_combiner_loss_scale_invariant():
+    base = EMTLR2(3, lam=1.0, eps=0.0).weights(_stats(3, seed=4))
+    scaled = EMTLR2(3, lam=1.0, eps=0.0).weights(_stats(3, seed=4, scales=[1e-3, 1.0, 1e3]))
+    torch.testing.assert_close(scaled, base, rtol=1e-9, atol=0)
+
+
+def test_r2_combiner_modes_and_validation():
+    with pytest.raises(ValueError, match="representation-mode"):
+        EMTLR2(2).weights(GradientStats(torch.ones(2, 3), torch.ones(2), mode="features"))
+    with pytest.raises(ValueError, match="grad_on='rep'"):
+        EMTLR2(2, grad_on="rep").weights(GradientStats(torch.ones(2, 3), torch.ones(2)))
+    for bad in ({"lam": -1.0}, {"grad_on": "last"}, {"normalize": 1}, {"head_weighting": "x"}, {"eps": float("nan")}):
+        with pytest.raises(ValueError):
+            EMTLR2(2, **bad)
+    assert EMTLR2(2).head_grads == "weighted" and EMTLR2(2, head_weighting="shared_only").head_grads == "raw"
+    assert str(EMTLR2(2)) == "EMTL-R2" and "lam=1" in repr(EMTLR2(2))
+
+
+def test_r2_combiner_step_weights_heads():
+    # through JointStep the shared update is J^T w and head i gets w_i * grad (weighted heads, as EMTL)
+    model = Toy(t=2)
+    comb = EMTLR2(2, lam=3.0)
+    losses = model.losses([1.0, 20.0])
+    info = mtl_backward(losses, comb, shared_params=model.shared(), task_params=model.head_params(),
+                        head_grads=comb.head_grads)
+    w = torch.tensor(info["weights"], dtype=torch.float64)
+    grads = [torch.autograd.grad(model.losses([1.0, 20.0])[i], model.shared() + model.head_params()[i])
+             for i in range(2)]
+    n_sh = len(model.shared())
+    expect_shared = sum(w[i] * torch.cat([g.reshape(-1) for g in grads[i][:n_sh]]) for i in range(2))
+    torch.testing.assert_close(flat_grads(model.shared()), expect_shared)
+    for i in range(2):
+        torch.testing.assert_close(flat_grads(model.head_params()[i]),
+                                   w[i] * torch.cat([g.reshape(-1) for g in grads[i][n_sh:]]))
+
+
+def test_imtl_base_weights_are_alpha_plus_regulariser():
+    # R1 + base imtl (the EMTL-IMTL ablation): w = alpha_IMTL + lam * v (clamped at 0)
+    stats = _stats(3, seed=6, scales=[1.0, 10.0, 0.1])
+    comb = EMTL(3, lam=0.1, base="imtl")
+    w = comb.weights(stats)
+    alpha = imtl_weights(stats.gramian)
+    v = regularizer_weights(stats.losses, stats.jacobian.norm(dim=1), "cv")
+    torch.testing.assert_close(w, (alpha + 0.1 * v).clamp_min(0.0))
+    torch.testing.assert_close(torch.tensor(comb.last_info["beta"], dtype=torch.float64), alpha)
