@@ -6,6 +6,7 @@ uninterrupted run returns (timings aside), so each unit seeds itself and reads n
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,26 @@ from paper_repro.registry import RunContext
 
 
 def _no_timings(x: Any) -> Any:
-    """``x`` without timings (keys ending in ``_s`` or named ``seconds``), recursively."""
+    """``x`` without timings (keys ending in ``_s``, or naming seconds, wall or time), NaN as a string (so that
+    equal results compare equal), recursively."""
     if isinstance(x, dict):
-        return {k: _no_timings(v) for k, v in x.items() if not k.endswith("_s") and k != "seconds"}
+        return {k: _no_timings(v) for k, v in x.items() if not _is_timing(k)}
     if isinstance(x, list):
         return [_no_timings(v) for v in x]
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
     return x
+
+
+def _is_timing(key: str) -> bool:
+    return key.endswith("_s") or key.startswith("s_per") or any(w in key for w in ("seconds", "wall", "time"))
 
 
 CASES: dict[str, dict[str, Any]] = {
     "mt2o.regression": {"n_train": 200, "n_test": 100, "epochs": 1, "methods": ["ls", "mt2o_a1"], "threads": 1},
     "cso.digits": {"subset": 128, "epochs": 1, "batch_size": 64, "methods": ["CSO", "PCGrad-tbn"]},
+    "emtl.digits": {"epochs": 1, "methods": ["EMTL", "STL-0", "STL-1"]},
+    "emtl.recsys": {"n_train": 4000, "n_test": 2000, "methods": ["EMTL"], "models": ["MMoE"]},
 }
 
 

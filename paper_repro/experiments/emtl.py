@@ -263,8 +263,7 @@ def run_digits(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, 
     def evaluate(m: nn.Module) -> dict[str, Any]:
         return {"test_acc": [float((o.argmax(1) == y_te[:, t]).double().mean()) for t, o in enumerate(m(x_te))]}
 
-    out: dict[str, Any] = {"methods": {}, "sizes": {"train": int(data.train.x.shape[0]), "test": int(x_te.shape[0])}}
-    for name in config["methods"]:
+    def train_one(name: str) -> dict[str, Any]:
         torch.manual_seed(seed)
         model = _digits_model(config, data.train.x).to(dev, dtype)
         batches = _Batches([data.train.x, data.train.y], config["batch_size"], torch.Generator().manual_seed(seed),
@@ -272,7 +271,11 @@ def run_digits(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, 
         res = _train(model, name, loss_fns, batches, epochs=config["epochs"], lr=config["lr"], probe_x=px, probe_y=py,
                      probe_every=config["probe_every"], ctx=ctx, tag=name, evaluate=evaluate)
         res["test_acc"] = res["history"][-1]["val"]["test_acc"]
-        out["methods"][name] = res
+        return res
+
+    out: dict[str, Any] = {"methods": {}, "sizes": {"train": int(data.train.x.shape[0]), "test": int(x_te.shape[0])}}
+    for name in config["methods"]:  # each training is a resumable unit (it seeds itself)
+        out["methods"][name] = ctx.unit(f"method-{name}", lambda name=name: train_one(name))
     stl = [out["methods"][f"STL-{t}"]["test_acc"][t] for t in range(2)] if "STL-0" in out["methods"] else None
     if stl is not None:
         for name, res in out["methods"].items():
@@ -389,8 +392,7 @@ def run_scenes(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, 
     def evaluate(m: nn.Module) -> dict[str, Any]:
         return _scene_metrics(m, data.test, dev, dtype)
 
-    out: dict[str, Any] = {"methods": {}, "metrics": list(SCENE_METRICS), "directions": list(SCENE_DIRECTIONS)}
-    for name in config["methods"]:
+    def train_one(name: str) -> dict[str, Any]:
         torch.manual_seed(seed)
         model = SegNet(tasks, n_classes=5, channels=tuple(config["channels"])).to(dev, dtype)
         batches = _Batches([tr.image, tr.seg, tr.depth, tr.normal], config["batch_size"],
@@ -399,7 +401,11 @@ def run_scenes(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, 
                      probe_every=config["probe_every"], ctx=ctx, tag=name, evaluate=evaluate)
         last = res["history"][-config["last_epochs"]:]
         res["metrics"] = [float(np.mean([h["val"][k] for h in last])) for k in SCENE_METRICS]
-        out["methods"][name] = res
+        return res
+
+    out: dict[str, Any] = {"methods": {}, "metrics": list(SCENE_METRICS), "directions": list(SCENE_DIRECTIONS)}
+    for name in config["methods"]:  # each training is a resumable unit (it seeds itself)
+        out["methods"][name] = ctx.unit(f"method-{name}", lambda name=name: train_one(name))
     if all(f"STL-{t}" in out["methods"] for t in range(3)):
         stl = [out["methods"][f"STL-{SCENE_TASK_OF_METRIC[i]}"]["metrics"][i] for i in range(len(SCENE_METRICS))]
         out["stl"] = stl
@@ -505,20 +511,27 @@ def run_recsys(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, 
     stl_auc = None
     if config.get("stl", False):
         runs = {}
-        for t in range(2):
+        def stl_one(t: int) -> dict[str, Any]:
             torch.manual_seed(seed)
             model = SharedBottom(2, vocab_sizes=vocab, n_dense=n_dense, embed_dim=config["embed_dim"],
                                  bottom=tuple(config["stl_bottom"])).to(dev, dtype)
-            runs[f"STL-{t}"] = fit(model, f"STL-{t}", f"SingleTask_STL-{t}", [t])
+            return fit(model, f"STL-{t}", f"SingleTask_STL-{t}", [t])
+
+        for t in range(2):  # each training is a resumable unit (it seeds itself)
+            runs[f"STL-{t}"] = ctx.unit(f"STL-{t}", lambda t=t: stl_one(t))
         stl_auc = [runs[f"STL-{t}"]["auc"][t] for t in range(2)]
         out["stl"] = {"auc": stl_auc, "mean_auc": float(np.mean(stl_auc)), "runs": runs}
     for arch in config["models"]:
         res_m: dict[str, Any] = {}
         for name in config["methods"]:
-            torch.manual_seed(seed)
-            cls = MMoE if arch == "MMoE" else PLE
-            model = cls(2, vocab_sizes=vocab, n_dense=n_dense, embed_dim=config["embed_dim"]).to(dev, dtype)
-            res = fit(model, name, f"{arch}_{name}", [0, 1])
+
+            def mtl_one(arch: str = arch, name: str = name) -> dict[str, Any]:
+                torch.manual_seed(seed)
+                cls = MMoE if arch == "MMoE" else PLE
+                model = cls(2, vocab_sizes=vocab, n_dense=n_dense, embed_dim=config["embed_dim"]).to(dev, dtype)
+                return fit(model, name, f"{arch}_{name}", [0, 1])
+
+            res = ctx.unit(f"{arch}-{name}", mtl_one)
             if stl_auc is not None:
                 res.update(_delta(res["auc"], stl_auc, ["max", "max"]))
             res_m[name] = res
