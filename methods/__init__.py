@@ -40,7 +40,7 @@ from .baselines import (
     UPGrad,
 )
 from .cso import CSOCombiner, CSOStep
-from .emtl import EMTL, EMTLStep
+from .emtl import EMTL, EMTLR2, EMTLStep
 from .mt2o import MT2OTrainer, Population
 from .nmt import NMTConfig, PriorityLagrangian, train_prioritized
 
@@ -51,7 +51,7 @@ __all__ = [
     "EqualWeighting", "LinearScalarization", "Tchebycheff", "SmoothTchebycheff", "UncertaintyWeighting",
     "DWA", "FAMO", "GradNorm", "MGDA", "PCGrad", "CAGrad", "IMTLG", "NashMTL", "AlignedMTL", "UPGrad",
     "PriorityLagrangian", "NMTConfig", "train_prioritized",  # NMT, arXiv 2412.12092
-    "EMTL", "EMTLStep",  # EMTL, arXiv 2306.09373
+    "EMTL", "EMTLR2", "EMTLStep",  # EMTL, arXiv 2306.09373
     "CSOCombiner", "CSOStep",  # CSO, arXiv 2406.02996
     "MT2OTrainer", "Population",  # MT2O, arXiv 2403.16162
 ]

@@ -36,6 +36,12 @@ def _emtl(n_tasks: int, **kw: Any) -> Combiner:
     return EMTL(n_tasks=n_tasks, **kw)
 
 
+def _emtl_r2(n_tasks: int, **kw: Any) -> Combiner:
+    from methods.emtl import EMTLR2
+
+    return EMTLR2(n_tasks, **kw)
+
+
 def _emtl_si(n_tasks: int, **kw: Any) -> Combiner:
     from methods.emtl import EMTL
 
@@ -62,6 +68,7 @@ COMBINERS: dict[str, Callable[..., Combiner]] = {
     "UPGrad": _b("UPGrad"),
     "EMTL": _emtl,
     "EMTL-SI": _emtl_si,
+    "EMTL-R2": _emtl_r2,
 }
 
 
