@@ -44,7 +44,7 @@ __all__ = [
 PAPERS: tuple[str, ...] = ("NMT", "EMTL", "CSO", "MT2O", "core")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _REQUIRED_PROFILES = ("quick", "full")
-_UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-+=>]*$")
+_UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-+=>@,]*$")
 
 
 @dataclass
@@ -54,7 +54,8 @@ class RunContext:
     :ivar device: the torch device to train on.
     :ivar dtype: the floating dtype (from the config's ``dtype`` key; default float32).
     :ivar workdir: a folder private to (experiment, profile, seed) for trainer checkpoints; a run
-        interrupted mid-seed finds its checkpoint here and resumes from it.
+        interrupted mid-seed finds its checkpoint here and resumes from it. ``None`` (the default, e.g.
+        when a test or notebook calls ``run_seed`` directly): no checkpoints (see :meth:`checkpoint_dir`).
     :ivar progress: whether to show progress bars.
     :ivar logger: the logger to use (never ``print``).
     :ivar generator: a CPU ``torch.Generator`` seeded with the seed, to pass on explicitly.
@@ -65,12 +66,23 @@ class RunContext:
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
-    workdir: Path = Path(".")
+    workdir: Path | None = None
     progress: bool = True
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("paper_repro"))
     generator: torch.Generator | None = None
     units_dir: Path | None = None
     units_resumed: list[str] = field(default_factory=list)
+
+    def checkpoint_dir(self, tag: str) -> Path | None:
+        """Where a trainer of this seed keeps its checkpoints (``workdir/<tag>``), or ``None`` without a workdir.
+
+        Never the current directory: a direct ``run_seed`` call must neither leave checkpoints behind nor
+        silently resume from ones an earlier call left.
+
+        >>> RunContext().checkpoint_dir("EW") is None, RunContext(workdir=Path("w")).checkpoint_dir("EW")
+        (True, PosixPath('w/EW'))
+        """
+        return None if self.workdir is None else Path(self.workdir) / tag
 
     def unit(self, key: str, compute: Callable[[], Any]) -> Any:
         """Run one resumable unit of a seed's work (one method's training, one setting), or read it back.
@@ -93,7 +105,7 @@ class RunContext:
         >>> ctx.unit("EW", lambda: calls.append(1) or {"acc": (0.0, 0.0)}), len(calls), ctx.units_resumed
         ({'acc': [0.5, 0.75]}, 1, ['EW'])
 
-        :param key: a file-name-safe id, unique within the seed (letters, digits, ``_ . - > = +``).
+        :param key: a file-name-safe id, unique within the seed (letters, digits, ``_ . - > = + @ ,``).
         :param compute: the work; returns anything :func:`paper_repro.runner.to_jsonable` accepts.
         :raises ValueError: ``key`` is not file-name safe.
         """

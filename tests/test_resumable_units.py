@@ -36,7 +36,7 @@ def _is_timing(key: str) -> bool:
 CASES: dict[str, dict[str, Any]] = {
     "mt2o.regression": {"n_train": 200, "n_test": 100, "epochs": 1, "methods": ["ls", "mt2o_a1"], "threads": 1},
     "cso.digits": {"subset": 128, "epochs": 1, "batch_size": 64, "methods": ["CSO", "PCGrad-tbn"]},
-    "emtl.digits": {"epochs": 1, "methods": ["EMTL", "STL-0", "STL-1"]},
+    "emtl.digits": {"epochs": 1, "methods": ["EMTL@1", "STL-0", "STL-1"]},
     "emtl.recsys": {"n_train": 4000, "n_test": 2000, "methods": ["EMTL"], "models": ["MMoE"]},
 }
 
@@ -46,15 +46,25 @@ def test_resumed_seed_equals_uninterrupted(name: str, tmp_path: Path) -> None:
     exp = registry.get(name)
     cfg = {**exp.profiles["quick"], **CASES[name]}
     torch.set_num_threads(1)
-    first = RunContext(progress=False, units_dir=tmp_path)
+    udir = tmp_path / "units"
+    first = RunContext(progress=False, units_dir=udir, workdir=tmp_path / "work")
     straight = exp.run_seed(dict(cfg), 0, first)
-    units = sorted(tmp_path.glob("*.json"))
+    units = sorted(udir.glob("*.json"))
     assert len(units) >= 2 and first.units_resumed == []
     keep, drop = units[0], units[1:]
     for f in drop:
         f.unlink()  # as if the seed had been interrupted after its first unit
-    again = RunContext(progress=False, units_dir=tmp_path)
+    again = RunContext(progress=False, units_dir=udir, workdir=tmp_path / "work2")
     resumed = exp.run_seed(dict(cfg), 0, again)
     assert again.units_resumed == [keep.stem]
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == [p.name for p in units]
+    assert sorted(p.name for p in udir.glob("*.json")) == [p.name for p in units]
     assert _no_timings(resumed) == _no_timings(straight)
+
+
+def test_direct_run_seed_writes_nothing_in_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a workdir (a test or notebook calling ``run_seed``) no checkpoint is written, so none is resumed."""
+    monkeypatch.chdir(tmp_path)
+    exp = registry.get("emtl.digits")
+    torch.set_num_threads(1)
+    exp.run_seed({**exp.profiles["quick"], **CASES["emtl.digits"]}, 0, RunContext(progress=False))
+    assert list(tmp_path.iterdir()) == []

@@ -54,7 +54,7 @@ def run_seed(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, An
             [torch.nn.functional.cross_entropy] * 2, train_loader=_Cast(loader, dtype),
             epochs=config["epochs"], use_features=uses_features(name),
             evaluate=lambda m: {"test_acc": _accuracy(m, x_te, y_te)},
-            checkpoint_dir=ctx.workdir / name, progress=ctx.progress,
+            checkpoint_dir=ctx.checkpoint_dir(name), progress=ctx.progress,
         )
         res = trainer.fit()
         out["methods"][name] = {

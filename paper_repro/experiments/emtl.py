@@ -171,7 +171,7 @@ def _train(model: nn.Module, method: str, loss_fns: Sequence[Callable[..., Tenso
             model.train(was)
 
     trainer = Trainer(model, strategy, opt, fns, train_loader=batches, epochs=epochs, evaluate=evaluate,
-                      use_features=feats, checkpoint_dir=ctx.workdir / tag, progress=ctx.progress,
+                      use_features=feats, checkpoint_dir=ctx.checkpoint_dir(tag), progress=ctx.progress,
                       step_callback=callback)
     res = trainer.fit()
     cv2 = [r["cv2_r"] for r in ineq.records]
