@@ -201,6 +201,8 @@ def evaluate(
         detail = dict(out.detail)
         if res.get("stale"):
             detail["stale"] = True
+        if res.get("partial_seeds"):
+            detail["seeds"] = {"have": list(res.get("seeds", [])), "missing": list(res["partial_seeds"])}
         rows.append(ClaimRow(**base, holds=bool(out.holds), ours=out.ours, detail=detail, source=res.get("source")))
     return rows
 
@@ -222,6 +224,9 @@ def format_table(rows: Sequence[ClaimRow]) -> str:
         ours = r.ours if not r.error else f"{r.ours}: {r.error}"
         if r.detail.get("stale"):
             ours += " (stale results)"
+        if r.detail.get("seeds"):
+            have, missing = r.detail["seeds"]["have"], r.detail["seeds"]["missing"]
+            ours += f" (seeds {', '.join(map(str, have))} only; not run yet: {', '.join(map(str, missing))})"
         lines.append(
             f"| {_cell(r.id)} | {_cell(r.paper)} | {_cell(r.statement)} | {_cell(r.paper_figure)} | {_cell(ours)} | {mark} |"
         )

@@ -147,7 +147,8 @@ def write_report(
             f"seeds {res.get('seeds')}; training wall-clock {res.get('wall_clock_s', 0.0):.1f} s (sum over seeds)",
             f"produced at commit {prov.get('commit', 'unknown')}{' (dirty)' if prov.get('dirty') else ''} "
             f"on {prov.get('hostname', '?')}, device {prov.get('device', '?')}, {prov.get('torch_threads', '?')} threads",
-            f"source: {res.get('source', 'this run')}" + (" (STALE: other settings than the current config)" if res.get("stale") else ""),
+            f"source: {res.get('source', 'this run')}" + (" (STALE: other settings than the current config)" if res.get("stale") else "")
+            + (f" (PARTIAL: seeds {res['partial_seeds']} of the profile not run yet)" if res.get("partial_seeds") else ""),
         ])
         sections.code(json.dumps(res.get("config", {}), sort_keys=True))
         if res.get("summary"):

@@ -378,8 +378,10 @@ def obtain_results(
     """Stored results if they match the current settings and cover the profile's seeds, else run
     them (``run_missing``; seeds already stored in ``out_dir`` are read back).
 
-    Without ``run_missing``, stale stored results are returned with ``"stale": True`` and missing
-    ones give ``None``.
+    Without ``run_missing``: stored results with the current settings but only some of the profile's
+    seeds (a long full profile run for part of its seeds) are returned with ``"partial_seeds"``, the
+    profile's seeds they lack; results made with other settings are returned with ``"stale": True``;
+    missing ones give ``None``.
     """
     exp = get(name)
     config = effective_config(exp, profile)
@@ -397,7 +399,10 @@ def obtain_results(
     if run_missing:
         return run_experiment(name, profile, device=device, out_dir=out_dir, progress=progress)
     if res is not None:
-        res["stale"] = True
+        if res.get("settings_hash") == shash:
+            res["partial_seeds"] = sorted(seeds - set(res.get("seeds", [])))
+        else:
+            res["stale"] = True
     return res
 
 

@@ -169,6 +169,25 @@ def test_unit_without_units_dir_computes_every_time() -> None:
     assert calls == [1, 1] and ctx.units_resumed == []
 
 
+def test_partial_seeds_are_returned_as_partial_not_stale(fake: tuple[Experiment, FakeRun], tmp_path: Path) -> None:
+    """A long profile run for some of its seeds: read back as such (flagged), not as results of other settings."""
+    from paper_repro.claims import ClaimRow, format_table
+    from paper_repro.runner import obtain_results
+
+    exp, run = fake
+    run_experiment(exp.name, seeds=[1], out_dir=tmp_path, progress=False)
+    res = obtain_results(exp.name, "quick", tmp_path, run_missing=False)
+    assert res is not None and not res.get("stale") and res["partial_seeds"] == [0] and res["seeds"] == [1]
+    assert run.calls == [1]
+    row = ClaimRow(id="c", paper="core", statement="s", paper_figure="f", experiment=exp.name, profile="full",
+                   holds=True, ours="x",
+                   detail={"seeds": {"have": [1], "missing": [0]}})
+    assert "(seeds 1 only; not run yet: 0)" in format_table([row])
+    exp.profiles["quick"]["scale"] = 2.0  # other settings: stale, whatever the seeds
+    res = obtain_results(exp.name, "quick", tmp_path, run_missing=False)
+    assert res is not None and res["stale"] and "partial_seeds" not in res
+
+
 def test_settings_change_is_detected(fake: tuple[Experiment, FakeRun], tmp_path: Path) -> None:
     exp, run = fake
     run_experiment(exp.name, out_dir=tmp_path, progress=False)
