@@ -126,8 +126,14 @@ _REGISTERED = [c for c in all_claims() if not c.id.startswith("test.")]
 
 
 @pytest.fixture(scope="session")
-def quick_claim_rows(runs_dir: Path) -> dict[str, ClaimRow]:
-    return {r.id: r for r in evaluate(_REGISTERED, profile="quick", out_dir=runs_dir)}
+def quick_claim_rows(request: pytest.FixtureRequest, runs_dir: Path) -> dict[str, ClaimRow]:
+    """Evaluated once per session, for the claims whose tests were selected: ``-k emtl`` runs EMTL's
+    experiments only."""
+    chosen = {item.callspec.params["claim"].id for item in request.session.items
+              if getattr(item, "originalname", None) == "test_registered_claim_quick"
+              and item.callspec.params.get("claim") is not None}
+    claims = [c for c in _REGISTERED if c.id in chosen] or _REGISTERED
+    return {r.id: r for r in evaluate(claims, profile="quick", out_dir=runs_dir)}
 
 
 @pytest.mark.claims
