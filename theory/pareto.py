@@ -54,6 +54,16 @@ def _solve(problem: object, solver: str) -> None:
         raise RuntimeError(f"cvxpy ({solver}) returned status {status!r}.")
 
 
+def _sweep(problem: object, weights_param: object, theta: object, W: np.ndarray, solver: str) -> np.ndarray:
+    """Solve the parametrised scalarization once per row of ``W``; the minimizers stacked as ``(n, d)``."""
+    thetas = np.empty((W.shape[0], theta.shape[0]))  # type: ignore[attr-defined]
+    for i, w in enumerate(W):
+        weights_param.value = w  # type: ignore[attr-defined]
+        _solve(problem, solver)
+        thetas[i] = theta.value  # type: ignore[attr-defined]
+    return thetas
+
+
 # ------------------------------------------------------------------------------ min-norm certificate
 def min_norm_two_tasks(jacobian: np.ndarray) -> tuple[float, np.ndarray]:
     r"""Closed form of :math:`\min_{w\in\Delta_2}\|w_1g_1+w_2g_2\|^2` for a 2×P ``jacobian``.
@@ -238,11 +248,7 @@ def quadratic_front(
         wp = cp.Parameter(Q.shape[0], nonneg=True)
         terms = [wp[j] * 0.5 * cp.quad_form(theta - c[j], cp.psd_wrap(Q[j])) for j in range(Q.shape[0])]
         problem = cp.Problem(cp.Minimize(cp.sum(terms)))
-        thetas = np.empty((W.shape[0], d))
-        for i, w in enumerate(W):
-            wp.value = w
-            _solve(problem, solver)
-            thetas[i] = theta.value
+        thetas = _sweep(problem, wp, theta, W, solver)
     else:
         raise ValueError(f"Parameter `method` should be 'cvxpy' or 'closed_form'. Found `method = {method!r}`.")
     return ParetoFront(W, thetas, quadratic_losses(thetas, Q, c, r))
@@ -285,11 +291,7 @@ def least_squares_front(
         theta = cp.Variable(d)
         wp = cp.Parameter(len(A), nonneg=True)
         problem = cp.Problem(cp.Minimize(cp.sum([wp[j] * cp.sum_squares(A[j] @ theta - b[j]) for j in range(len(A))])))
-        thetas = np.empty((W.shape[0], d))
-        for i, w in enumerate(W):
-            wp.value = w
-            _solve(problem, solver)
-            thetas[i] = theta.value
+        thetas = _sweep(problem, wp, theta, W, solver)
     else:
         raise ValueError(f"Parameter `method` should be 'cvxpy' or 'closed_form'. Found `method = {method!r}`.")
     losses = np.stack([[float(np.sum((A[j] @ t - b[j]) ** 2)) for j in range(len(A))] for t in thetas])
