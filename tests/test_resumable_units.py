@@ -34,6 +34,7 @@ def _is_timing(key: str) -> bool:
 
 
 CASES: dict[str, dict[str, Any]] = {
+    "nmt.recsys": {"sizes": {"e2": [2000, 2000], "e1": [500, 500]}, "epochs": {"e2": 1, "e1": 1}, "grid_log2": [0]},
     "mt2o.regression": {"n_train": 200, "n_test": 100, "epochs": 1, "methods": ["ls", "mt2o_a1"], "threads": 1},
     "cso.digits": {"subset": 128, "epochs": 1, "batch_size": 64, "methods": ["CSO", "PCGrad-tbn"]},
     "emtl.digits": {"epochs": 1, "methods": ["EMTL@1", "STL-0", "STL-1"]},

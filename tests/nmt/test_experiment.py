@@ -9,7 +9,6 @@ import torch
 
 from paper_repro.experiments import nmt as E
 from paper_repro.registry import RunContext
-from paper_repro.runner import to_jsonable
 
 
 @pytest.fixture(scope="module")
@@ -68,39 +67,3 @@ def test_claim_checks_on_hand_built_numbers():
     assert not E._c5(_fake(0.8, 0.8, 0.8, viol=0.02)).holds
     assert E._c5(_fake(0.8, 0.8, 0.8, viol=-0.05)).holds
     assert math.isclose(E.TAU, 0.003)
-
-
-def test_settings_are_resumable_units_independent_of_order(tmp_path, monkeypatch):
-    """A seed interrupted after one setting re-runs only the other, and gets what an uninterrupted run gets."""
-    s0, s1 = E._QUICK["settings"]
-    cfg = {**E._QUICK, "settings": [s0, s1], "sizes": {"e2": [2000, 2000], "e1": [500, 500]},
-           "epochs": {"e2": 1, "e1": 1}, "grid_log2": [0]}
-    straight = E.run_seed(cfg, 0, RunContext(progress=False))
-    ran: list[str] = []
-    real = E._run_setting
-
-    def counting(setting, *a, **k):
-        ran.append(setting["id"])
-        if len(ran) == 2 and interrupt:
-            raise KeyboardInterrupt
-        return real(setting, *a, **k)
-
-    monkeypatch.setattr(E, "_run_setting", counting)
-    interrupt = True
-    with pytest.raises(KeyboardInterrupt):
-        E.run_seed(cfg, 0, RunContext(progress=False, units_dir=tmp_path))
-    interrupt = False
-    ctx = RunContext(progress=False, units_dir=tmp_path)
-    resumed = E.run_seed(cfg, 0, ctx)
-    assert ran == [s0["id"], s1["id"], s1["id"]] and ctx.units_resumed == [f"setting-{s0['id']}"]
-    for sid in (s0["id"], s1["id"]):
-        assert _no_timings(to_jsonable(straight["settings"][sid])) == _no_timings(resumed["settings"][sid])
-
-
-def _no_timings(x):
-    """``x`` without its timings (keys ending in ``_s``: wall and step seconds), recursively."""
-    if isinstance(x, dict):
-        return {k: _no_timings(v) for k, v in x.items() if not k.endswith("_s")}
-    if isinstance(x, list):
-        return [_no_timings(v) for v in x]
-    return x
