@@ -132,18 +132,10 @@ def run_digits_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str
         perm = torch.randperm(len(tr_x), generator=g).to(dev)
         return [(tr_x[perm[i:i + bs]], tr_y[perm[i:i + bs]]) for i in range(0, len(tr_x), bs)]
 
-    def train(name: str) -> dict[str, Any]:
-        pop = Population(lambda: MultiLeNet(2, side), k, init_seeds(seed, k), device=dev, dtype=dt)
-        direction, rule, scal = _method_parts(name, cfg, w, steps)
-        trainer = MT2OTrainer(pop, w.to(dt), loss_fn=_ce, direction=direction, rule=rule, scalarization=scal,
-                              opt_factory=lambda p: torch.optim.SGD(p, lr=cfg["lr"], momentum=0.9))
-        hist = trainer.fit(batches, cfg["epochs"], evaluate=evaluate, hv=hv, progress_bar=False)
-        return _method_result(trainer, hist, hv_ids)
-
     out: dict[str, Any] = {"methods": {}}
-    for name in cfg["methods"]:  # each method is a resumable unit: a full seed trains for hours
-        out["methods"][name] = ctx.unit(f"method-{name}", lambda name=name: train(name))
-        ctx.logger.info("mt2o.digits seed %d %s final HV %s", seed, name, out["methods"][name]["final_hv"])
+    _train_methods(cfg, seed, ctx, out, tag="mt2o.digits", make_model=lambda: MultiLeNet(2, side), loss_fn=_ce,
+                   w=w, k=k, steps=steps, batches=batches, evaluate=evaluate, hv=hv, vectorize=True,
+                   opt_factory=lambda p: torch.optim.SGD(p, lr=cfg["lr"], momentum=0.9))
     return out
 
 
@@ -354,14 +346,17 @@ def _run_population_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, *, 
 
 def _train_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, out: dict[str, Any], *, tag: str,
                    make_model: Any, loss_fn: Any, w: Tensor, k: int, steps: int, batches: Any, evaluate: Any,
-                   hv: Any, vectorize: bool) -> None:
+                   hv: Any, vectorize: bool, opt_factory: Any = None) -> None:
+    """Train every method of ``cfg`` (each a resumable unit) into ``out["methods"]``; Adam at ``cfg["lr"]`` unless
+    ``opt_factory`` (parameters → optimizer) is given."""
     dev, dt = ctx.device, ctx.dtype
+    make_opt = opt_factory or (lambda p: torch.optim.Adam(p, lr=cfg["lr"]))
 
     def train(name: str) -> dict[str, Any]:
         pop = Population(make_model, k, init_seeds(seed, k), device=dev, dtype=dt, vectorize=vectorize)
         direction, rule, scal = _method_parts(name, cfg, w, steps)
         trainer = MT2OTrainer(pop, w.to(dt), loss_fn=loss_fn, direction=direction, rule=rule, scalarization=scal,
-                              opt_factory=lambda p: torch.optim.Adam(p, lr=cfg["lr"]))
+                              opt_factory=make_opt)
         hist = trainer.fit(batches, cfg["epochs"], evaluate=evaluate, hv=hv, progress_bar=False)
         return _method_result(trainer, hist, cfg["hv_ids"])
 
