@@ -7,8 +7,8 @@ Registered experiments:
   EPO, MGDA-UB; test-loss HV per epoch (``multidigits`` / ``multimnist.cosmos`` + ``multimnist.phn``), training-only
   seconds, time to a share of HV*, and the transfer-strength ablation.
 - ``mt2o.vlmop2`` (E3): PMTL's concave toy, n = 20, full-batch GD step 1, 100 iterations, ``circle`` K = 10.
-- ``mt2o.scenes`` (E2 scene proxy, E5 α grid): procedural scenes, segmentation + depth, GroupNorm SegNet (loop
-  population: GroupNorm has no vmap rule here), K = 5 ``circle``, Adam; HV (``scenes.shapes``, 2 × trivial loss).
+- ``mt2o.scenes`` (E2 scene proxy, E5 α grid): procedural scenes, segmentation + depth, GroupNorm SegNet (stacked
+  population on the ``compute="loop"`` path: GroupNorm has no vmap rule here), K = 5 ``circle``, Adam; HV (``scenes.shapes``, 2 × trivial loss).
 - ``mt2o.regression`` (E4, E5 α grid): controllable-conflict regression, m = 3, width-1 bottleneck MLP, K = 15
   ``das_dennis`` H = 4, Adam; HV (``synth.regression``, 2 per task).
 - ``mt2o.regression7`` (E4, m = 7, the SARCOS stand-in): the same generator with 7 targets, width-2 bottleneck, K = 7
@@ -24,6 +24,11 @@ regression (1 seed, 1,800 training samples, 8 epochs, ≈ 10 s), both single-thr
 (early-phase speed only); m = 7 regression (2 seeds, 8 epochs, ≈ 30 s CPU) and 3-task scenes (1 seed, 64 training
 images 16×16, 6 epochs, ≈ 30 s CPU), also single-threaded. Not covered: the coupling / neighbourhood / P_T /
 shared-init ablations of E5 (only α and the elitist rule are run).
+
+Every population is stacked (one optimiser step and one mixing product for the K models); its forward runs on the
+``compute="loop"`` path on CPU and on ``vmap`` elsewhere (:func:`compute_path`; ``--set compute=vmap`` overrides;
+recorded per seed). Full-profile seeds run before this switch used ``vmap`` (digits, regression) or K separate modules
+(scenes).
 
 HV* is the best *final-epoch* test HV over methods (mean over seeds) [simplification of §3: no validation-selected
 checkpoint]. Speed-up = median over seeds of T_95(next-best baseline)/T_95(MT2O), in epochs and seconds; LS counts
@@ -134,7 +139,7 @@ def run_digits_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str
 
     out: dict[str, Any] = {"methods": {}}
     _train_methods(cfg, seed, ctx, out, tag="mt2o.digits", make_model=lambda: MultiLeNet(2, side), loss_fn=_ce,
-                   w=w, k=k, steps=steps, batches=batches, evaluate=evaluate, hv=hv, vectorize=True,
+                   w=w, k=k, steps=steps, batches=batches, evaluate=evaluate, hv=hv,
                    opt_factory=lambda p: torch.optim.SGD(p, lr=cfg["lr"], momentum=0.9))
     return out
 
@@ -289,6 +294,23 @@ def ablation_table(results: dict[str, Any], hv_id: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- shared loop
+def compute_path(cfg: dict[str, Any], device: torch.device) -> str:
+    """The population's forward path: ``cfg["compute"]`` when set (``--set compute=vmap``), else ``"loop"`` on CPU
+    and ``"vmap"`` elsewhere.
+
+    Both paths keep the K models stacked (one optimiser step, one mixing product) and agree to 1e-12 in float64
+    (``tests/mt2o/test_mt2o_method.py``); they differ only in float32 summation order, like a different thread count,
+    so the choice is recorded per seed (``"compute"``) but is not a setting (it does not enter the settings hash).
+    On CPU the loop is the faster one (``python -m paper_repro bench --population``: vmap 1.4× the time of K
+    separate steps, loop 1.0×); on a GPU the single vectorised call is expected to win.
+    """
+    if cfg.get("compute"):
+        if cfg["compute"] not in ("vmap", "loop"):
+            raise ValueError(f"Config key `compute` should be 'vmap' or 'loop'. Found {cfg['compute']!r}.")
+        return str(cfg["compute"])
+    return "vmap" if torch.device(device).type == "cuda" else "loop"
+
+
 def _take(target: Any, idx: Tensor) -> Any:
     """Rows ``idx`` of a target tensor or of every tensor in a tuple of targets."""
     return tuple(t[idx] for t in target) if isinstance(target, tuple) else target[idx]
@@ -316,7 +338,8 @@ def _method_result(trainer: MT2OTrainer, hist: Any, hv_ids: list[str]) -> dict[s
 
 def _run_population_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, *, tag: str,
                             make_model: Any, loss_fn: Any, w: Tensor, train: tuple[Tensor, Any],
-                            splits: dict[str, tuple[Tensor, Any]], hv: Any, vectorize: bool = True) -> dict[str, Any]:
+                            splits: dict[str, tuple[Tensor, Any]], hv: Any,
+                            compute: str | None = None) -> dict[str, Any]:
     """Train every method of ``cfg["methods"]`` on the same data order and inits (Adam, ``cfg["lr"]``)."""
     tr_x, tr_y = train
     n, bs, k = len(tr_x), cfg["batch_size"], w.shape[0]
@@ -337,7 +360,7 @@ def _run_population_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, *, 
         torch.set_num_threads(int(cfg["threads"]))
     try:
         _train_methods(cfg, seed, ctx, out, tag=tag, make_model=make_model, loss_fn=loss_fn, w=w, k=k, steps=steps,
-                       batches=batches, evaluate=evaluate, hv=hv, vectorize=vectorize)
+                       batches=batches, evaluate=evaluate, hv=hv, compute=compute)
     finally:
         torch.set_num_threads(threads)
     out["threads"] = int(cfg.get("threads") or threads)
@@ -346,14 +369,17 @@ def _run_population_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, *, 
 
 def _train_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, out: dict[str, Any], *, tag: str,
                    make_model: Any, loss_fn: Any, w: Tensor, k: int, steps: int, batches: Any, evaluate: Any,
-                   hv: Any, vectorize: bool, opt_factory: Any = None) -> None:
+                   hv: Any, compute: str | None = None, opt_factory: Any = None) -> None:
     """Train every method of ``cfg`` (each a resumable unit) into ``out["methods"]``; Adam at ``cfg["lr"]`` unless
-    ``opt_factory`` (parameters → optimizer) is given."""
+    ``opt_factory`` (parameters → optimizer) is given. The population is stacked; its forward path is ``compute``,
+    else :func:`compute_path` (recorded as ``out["compute"]``)."""
     dev, dt = ctx.device, ctx.dtype
     make_opt = opt_factory or (lambda p: torch.optim.Adam(p, lr=cfg["lr"]))
+    compute = compute or compute_path(cfg, dev)
+    out["compute"] = compute
 
     def train(name: str) -> dict[str, Any]:
-        pop = Population(make_model, k, init_seeds(seed, k), device=dev, dtype=dt, vectorize=vectorize)
+        pop = Population(make_model, k, init_seeds(seed, k), device=dev, dtype=dt, compute=compute)
         direction, rule, scal = _method_parts(name, cfg, w, steps)
         trainer = MT2OTrainer(pop, w.to(dt), loss_fn=loss_fn, direction=direction, rule=rule, scalarization=scal,
                               opt_factory=make_opt)
@@ -457,7 +483,7 @@ def run_scenes_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str
         cfg, seed, ctx, tag="mt2o.scenes" if len(tasks) == 2 else "mt2o.scenes3", w=w, train=train, splits=splits,
         hv=hv, loss_fn=_scene_losses,
         make_model=lambda: SegNet(tasks, n_classes=n_classes, channels=tuple(cfg["channels"]), norm="group"),
-        vectorize=False)  # GroupNorm has no vmap rule in torch 2.13 (is_contiguous NYI): loop path, same for all
+        compute="loop")  # GroupNorm has no vmap rule in torch 2.13 (is_contiguous NYI): the loop path on any device
     out["trivial_losses"] = trivial
     out["depth_standardisation"] = [mu, sd]
     return out

@@ -155,6 +155,7 @@ def test_tiny_run_end_to_end(name: str, tmp_path: Any) -> None:
         assert len(r["hv"][hv_id]) == cfg["epochs"] + 1 and r["seconds"][0] == 0.0
         assert np.asarray(r["final_test_losses"]).shape == (cfg["K"], m)
         assert all(math.isfinite(h) and h >= 0 for h in r["hv"][hv_id])
+    assert per["compute"] == "loop"  # CPU default (compute_path); scenes need it on any device (GroupNorm)
     if name == "mt2o.scenes":
         assert len(per["trivial_losses"]) == 2 and all(t > 0 for t in per["trivial_losses"])
     # LS and MT2O share the inits: identical HV at epoch 0.
@@ -168,3 +169,25 @@ def test_tiny_run_end_to_end(name: str, tmp_path: Any) -> None:
     plt.close(fig)
     title = E.figure_title(res)
     assert "quick profile" in title and "seeds [0]" in title
+
+
+def test_compute_path_choice() -> None:
+    assert E.compute_path({}, torch.device("cpu")) == "loop"
+    assert E.compute_path({}, torch.device("cuda", 0)) == "vmap"  # no CUDA needed: only the device type is read
+    assert E.compute_path({"compute": "vmap"}, torch.device("cpu")) == "vmap"
+    with pytest.raises(ValueError, match="'vmap' or 'loop'"):
+        E.compute_path({"compute": "modules"}, torch.device("cpu"))
+
+
+def test_regression_loop_and_vmap_runs_agree(tmp_path: Any) -> None:
+    """The forward path is not a setting: both give the same training up to float32 summation order."""
+    runs = {c: run_experiment("mt2o.regression", "quick", out_dir=tmp_path / c, progress=False,
+                              overrides={**TINY["mt2o.regression"], "methods": ["ls", "mt2o_a1"], "compute": c})
+            for c in ("loop", "vmap")}
+    per = {c: r["per_seed"][0] for c, r in runs.items()}
+    assert per["loop"]["compute"] == "loop" and per["vmap"]["compute"] == "vmap"
+    hv_id = runs["loop"]["config"]["hv_ids"][0]
+    for m in ("ls", "mt2o_a1"):
+        a, b = per["loop"]["methods"][m], per["vmap"]["methods"][m]
+        np.testing.assert_allclose(a["final_test_losses"], b["final_test_losses"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a["hv"][hv_id], b["hv"][hv_id], rtol=1e-4, atol=1e-5)
