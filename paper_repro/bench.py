@@ -40,6 +40,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from paper_repro.provenance import torch_threads
+
 __all__ = ["main", "METHODS", "build_model", "measure"]
 
 # name -> (level, factory(K) for ours, factory(K) for TorchJD's aggregator or None)
@@ -291,13 +293,9 @@ def _population(args: argparse.Namespace) -> int:
     """``--population``: time MT2O's stacked step (``compute`` vmap and loop) against K separate LS steps."""
     from paper_repro.experiments.mt2o import benchmark_stacked_step
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         rows = [benchmark_stacked_step(k=args.tasks, batch_size=args.batch, repeats=args.steps, warmup=args.warmup,
                                        side=side, device=args.device) for side in (10, 28)]
-    finally:
-        torch.set_num_threads(previous_threads)
     lines = [f"MT2O population step, K={args.tasks} LeNets, batch={args.batch}, threads={args.threads}, "
              f"device={args.device} (median of {args.steps}, the three timed in turn)", "",
              "| input | K separate ms | stacked vmap ms | ×separate | stacked loop ms | ×separate |",
@@ -347,9 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown methods {unknown}; known: {sorted(METHODS)}")
     if "EW" not in names:
         names = ["EW", *names]
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         jobs = [(m, "ours") for m in names] + [(m, "torchjd") for m in names if METHODS[m][2] is not None]
         times: dict[tuple[str, str], list[float]] = {j: [] for j in jobs}
         for _ in range(args.repeat):
@@ -376,8 +372,6 @@ def main(argv: list[str] | None = None) -> int:
                          "torchjd_peak_rss_growth_mb": (_memory(m, "torchjd", args) if args.memory and tj is not None
                                                         else None),
                          "times_ms": times[(m, "ours")], "torchjd_times_ms": times.get((m, "torchjd"))})
-    finally:
-        torch.set_num_threads(previous_threads)
     machine = _machine(args.threads)
     print(_table(rows, machine, args))
     if args.json_out:

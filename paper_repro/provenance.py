@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 
 from methods._provenance import git_info, provenance  # one implementation, shared with the trainer
 
-__all__ = ["REPO_ROOT", "git_info", "provenance", "set_seed_everything"]
+__all__ = ["REPO_ROOT", "git_info", "provenance", "set_seed_everything", "torch_threads"]
 
 #: Root of the repository (the folder holding ``paper_repro/``).
 REPO_ROOT: Path = Path(__file__).resolve().parents[1]
@@ -44,3 +46,26 @@ def set_seed_everything(seed: int, *, deterministic: bool = True) -> torch.Gener
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator(device="cpu").manual_seed(seed)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` (``None``: unchanged), then restore the previous count.
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    if n is not None and (isinstance(n, bool) or int(n) < 1):
+        raise ValueError(f"Parameter `n` should be a positive integer or None. Found `n = {n!r}`.")
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -311,3 +311,17 @@ def test_write_report_with_a_fake_experiment(fake: tuple[Experiment, FakeRun], t
     html_text = (tmp_path / "report" / "index.html").read_text()
     assert "<table>" in html_text and f'src="figures/{pngs[0].name}"' in html_text
     assert run.calls == [0, 1]
+
+
+def test_torch_threads_restores_after_an_error() -> None:
+    from paper_repro.provenance import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="positive integer"):
+        with torch_threads(0):
+            pass

@@ -65,6 +65,7 @@ from methods.mt2o import (
 from methods.mt2o.population import init_seeds
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
 from paper_repro.metrics import hypervolume
+from paper_repro.provenance import torch_threads
 from paper_repro.registry import Experiment, RunContext, register
 
 __all__ = ["ablation_rows", "ablation_table", "benchmark_stacked_step", "figure_ablation", "figure_fronts",
@@ -111,7 +112,6 @@ def _digits_data(cfg: dict[str, Any]) -> Any:
 def run_digits_seed(cfg: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, Any]:
     from paper_repro.models.lenet import MultiLeNet
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     data = _digits_data(cfg)
     dev, dt = ctx.device, ctx.dtype
     tr_x, tr_y = data.train.x.to(dev, dt), data.train.y.to(dev)
@@ -355,15 +355,11 @@ def _run_population_methods(cfg: dict[str, Any], seed: int, ctx: RunContext, *, 
         return [(tr_x[perm[i:i + bs]], _take(tr_y, perm[i:i + bs])) for i in range(0, n, bs)]
 
     out: dict[str, Any] = {"methods": {}}
-    threads = torch.get_num_threads()
-    if cfg.get("threads"):  # quick: 1 thread for every method (tiny models; robust timings on a shared machine)
-        torch.set_num_threads(int(cfg["threads"]))
-    try:
+    # quick: 1 thread for every method (tiny models; robust timings on a shared machine)
+    with torch_threads(int(cfg["threads"]) if cfg.get("threads") else None):
+        out["threads"] = torch.get_num_threads()
         _train_methods(cfg, seed, ctx, out, tag=tag, make_model=make_model, loss_fn=loss_fn, w=w, k=k, steps=steps,
                        batches=batches, evaluate=evaluate, hv=hv, compute=compute)
-    finally:
-        torch.set_num_threads(threads)
-    out["threads"] = int(cfg.get("threads") or threads)
     return out
 
 
