@@ -65,6 +65,7 @@ def test_each_variant_changes_exactly_its_factor():
         "cold start (NMT-1R, ext.)": {"single_run"},
         "lr=3e-4": {"stage1_lr", "lr"},
         "lr=3e-3": {"stage1_lr", "lr"},
+        "tol_sel=0.003": {"tol_sel"},
     }
     assert set(vs) == set(expected) | {E.DEFAULT_VARIANT}
     for name, keys in expected.items():
@@ -72,6 +73,7 @@ def test_each_variant_changes_exactly_its_factor():
     assert vs["rho=0.01"].nmt_config.rho == 0.01
     assert [vs[f"eta={x}"].nmt_config.eta_lambda for x in ("tied", "0.1", "10")] == ["tied", 0.1, 10.0]
     assert vs["lr=3e-4"].stage1_lr == vs["lr=3e-4"].lr == 3e-4
+    assert vs["tol_sel=0.003"].nmt_config.tol_sel == E.TAU and d.nmt_config.tol_sel == 0.0
     # only the learning-rate variants change stage 1
     assert {v.stage1_key for v in vs.values()} == {"lr=0.001", "lr=0.0003", "lr=0.003"}
     assert [v.name for v in vs.values() if v.extension] == ["cold start (NMT-1R, ext.)"]
