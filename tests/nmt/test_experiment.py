@@ -49,7 +49,9 @@ def _fake(nmt_h, st_h, ew_h, nmt_l=0.8, ew_l=0.8, viol=0.0, grid=None):
         "ew": {"auc": [ew_h, ew_l], "logloss": [0.3, 0.3]},
         "grid": {k: {"auc": [h, l]} for k, (h, l) in grid.items()},
         "nmt": {o: {"auc_h": nmt_h, "auc_l": nmt_l, "auc": [nmt_h, nmt_l], "logloss": [0.3, 0.3],
-                    "violation_last_epoch_rel": viol, "lambda_final": 1.0, "lambda_finite": True, "lambda_min": 0.0}
+                    "violation_last_epoch_rel": viol, "lambda_final": 1.0, "lambda_finite": True, "lambda_min": 0.0,
+                    "selected_feasible": o == "0>1", "selected_epoch": 0 if o == "1>0" else 2,
+                    "val_epochs_h": [nmt_h] * (3 if o == "1>0" else 5)}
                 for o in E.ORDERS},
     }
     return {"per_seed": [{"settings": {"S": s}}], "config": {"settings": []}}
@@ -58,6 +60,8 @@ def _fake(nmt_h, st_h, ew_h, nmt_l=0.8, ew_l=0.8, viol=0.0, grid=None):
 def test_claim_checks_on_hand_built_numbers():
     sym = _fake(nmt_h=0.80, st_h=0.80, ew_h=0.80, nmt_l=0.80, ew_l=0.80)
     assert E._c1(sym).holds and E._c2(sym).holds
+    assert E._c2(sym).detail["selection"] == {"n": 2, "feasible": 1, "short": 1, "first_epoch": 1}
+    assert "feasible checkpoint in 1/2 runs, its first epoch in 1/2, and stopped within 4 epochs in 1/2" in E._c2(sym).ours
     assert not E._c1(_fake(nmt_h=0.79, st_h=0.80, ew_h=0.79, ew_l=0.79, nmt_l=0.79)).holds  # 0.01 > τ below ST
     assert not E._c3(sym).holds  # no interference: not testable
     interf = _fake(nmt_h=0.80, st_h=0.80, ew_h=0.79, ew_l=0.79, nmt_l=0.79)
