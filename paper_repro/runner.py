@@ -394,8 +394,12 @@ def obtain_results(
     if res is not None and res.get("settings_hash") == shash and seeds <= set(res.get("seeds", [])):
         return res
     if res is not None:
-        log.warning("%s/%s: stored results (%s) use other settings or fewer seeds than the current config",
-                    profile, name, res["source"])
+        if res.get("settings_hash") == shash:
+            log.warning("%s/%s: stored results (%s) hold seeds %s of the profile's %s", profile, name, res["source"],
+                        sorted(res.get("seeds", [])), sorted(seeds))
+        else:
+            log.warning("%s/%s: stored results (%s) were made with other settings than the current config",
+                        profile, name, res["source"])
     if run_missing:
         return run_experiment(name, profile, device=device, out_dir=out_dir, progress=progress)
     if res is not None:
