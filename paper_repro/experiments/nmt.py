@@ -1109,14 +1109,35 @@ def _caption(results: dict[str, Any]) -> str:
     return f"{data}, profile {results.get('profile', '?')}, seeds {results.get('seeds', '?')}"
 
 
-def fig_multiplier_traces(results: dict[str, Any]):
-    """F4: λ(t) over stage-2 steps, mean ± min/max band over seeds, per setting × order."""
+def _select_settings(available: Sequence[str], settings: Sequence[str] | None) -> list[str]:
+    if settings is None:
+        return list(available)
+    unknown = [x for x in settings if x not in available]
+    if unknown or not settings:
+        raise ValueError(f"Parameter `settings` should name some of {list(available)}. Found {list(settings)}.")
+    return [x for x in available if x in set(settings)]
+
+
+def _panels(n: int, per_row: int = 4, width: float = 4.2, height: float = 3.2):
+    """A figure with ``n`` panels, at most ``per_row`` per row (unused ones hidden); returns (fig, axes list)."""
     import matplotlib.pyplot as plt
 
+    ncol = max(1, min(n, per_row))
+    nrow = max(1, math.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(max(width * ncol, 6.5), height * nrow), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def fig_multiplier_traces(results: dict[str, Any], settings: Sequence[str] | None = None):
+    """F4: λ(t) over stage-2 steps, mean ± min/max band over seeds, per setting × order (``settings``: a subset of
+    the setting ids, default all; at most four panels per row)."""
     runs = _per_seed(results)
-    sids = list(runs[0])
-    fig, axes = plt.subplots(1, len(sids), figsize=(max(4.2 * len(sids), 6.5), 3.2), squeeze=False)
-    for ax, sid in zip(axes[0], sids):
+    sids = _select_settings(list(runs[0]), settings)
+    fig, axes = _panels(len(sids))
+    for ax, sid in zip(axes, sids):
         for order in runs[0][sid]["nmt"]:
             traces = [r[sid]["nmt"][order]["trace"]["lambda"] for r in runs]
             n = min(len(t) for t in traces)
@@ -1133,15 +1154,14 @@ def fig_multiplier_traces(results: dict[str, Any]):
     return fig
 
 
-def fig_violation(results: dict[str, Any]):
-    """F5: EMA-smoothed (L_h(batch) − ε_h)/ε_h over stage-2 steps (seed 0), val metric_h − ST-h per epoch."""
-    import matplotlib.pyplot as plt
-
+def fig_violation(results: dict[str, Any], settings: Sequence[str] | None = None):
+    """F5: EMA-smoothed (L_h(batch) − ε_h)/ε_h over stage-2 steps (seed 0), val metric_h − ST-h per epoch
+    (``settings`` as in :func:`fig_multiplier_traces`)."""
     runs = _per_seed(results)
-    sids = list(runs[0])
+    sids = _select_settings(list(runs[0]), settings)
     name = _METRIC_LABEL[_metric_of(runs)]
-    fig, axes = plt.subplots(1, len(sids), figsize=(max(4.2 * len(sids), 6.5), 3.2), squeeze=False)
-    for ax, sid in zip(axes[0], sids):
+    fig, axes = _panels(len(sids))
+    for ax, sid in zip(axes, sids):
         ax2 = ax.twinx()
         for i, order in enumerate(runs[0][sid]["nmt"]):
             r = runs[0][sid]["nmt"][order]
@@ -1171,20 +1191,18 @@ def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
-def fig_frontier(results: dict[str, Any]):
+def fig_frontier(results: dict[str, Any], settings: Sequence[str] | None = None):
     """F6: metric_h against metric_l per setting × order: grid points coloured by log₂ r with their Pareto front,
-    EW, ST-h (horizontal line), NMT ± std over seeds, and the grid point nearest r = λ_final."""
-    import matplotlib.pyplot as plt
-
+    EW, ST-h (horizontal line), NMT ± std over seeds, and the grid point nearest r = λ_final (``settings`` as in
+    :func:`fig_multiplier_traces`)."""
     rows = setting_table(results)
     runs = _per_seed(results)
+    keep = set(_select_settings(list(dict.fromkeys(r["setting"] for r in rows)), settings))
+    rows = [r for r in rows if r["setting"] in keep]
     m = rows[0]["metric"] if rows else "auc"
     name = _METRIC_LABEL[m]
-    nrow = 2 if len(rows) > 1 and len(rows) % 2 == 0 else 1
-    ncol = max(1, math.ceil(len(rows) / nrow))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(max(4.2 * ncol, 6.5), 3.2 * nrow), squeeze=False)
-    for idx, r in enumerate(rows):
-        ax = axes[idx % nrow][idx // nrow]
+    fig, axes = _panels(len(rows))
+    for ax, r in zip(axes, rows):
         ks = sorted(r["grid"], key=float)
         # the grid ratio r weights task 0; for order 1>0 the high-priority ratio is 1/r
         sign = 1 if r["order"] == "0>1" else -1

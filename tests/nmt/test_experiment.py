@@ -32,12 +32,17 @@ def test_tiny_end_to_end(tiny_results):
     for fn in (E._c1, E._c2, E._c3, E._c4, E._c5):
         out = fn(tiny_results)
         assert isinstance(out.holds, bool) and out.ours
+    import matplotlib.pyplot as plt
+
     for fig in (E.fig_multiplier_traces, E.fig_violation, E.fig_frontier):
         f = fig(tiny_results)
         assert f.axes
-        import matplotlib.pyplot as plt
-
         plt.close(f)
+        f = fig(tiny_results, settings=["E2-rc0.5-sb"])  # a subset: one setting, its two orders in F6
+        assert len([a for a in f.axes if a.get_visible() and a.get_title()]) == (2 if fig is E.fig_frontier else 1)
+        plt.close(f)
+        with pytest.raises(ValueError, match="should name some of"):
+            fig(tiny_results, settings=["E9-nope"])
 
 
 def _fake(nmt_h, st_h, ew_h, nmt_l=0.8, ew_l=0.8, viol=0.0, grid=None):
