@@ -8,6 +8,7 @@ Per-notebook time limits: :data:`TIMEOUT_S` (``$MTOPT_NOTEBOOK_TIMEOUT`` overrid
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def test_notebook_runs(notebook: Path, runs_dir: Path) -> None:
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_IDS)
 def test_notebook_is_stripped(notebook: Path) -> None:
     """Outputs are committed only for checked cells, and stay small (no images, no run logs)."""
+    raw = json.loads(notebook.read_text())  # before nbformat, which fills in missing cell ids with a warning
+    assert all("id" in c for c in raw["cells"]), f"{notebook.name}: cells without an id (nbformat 4.5 needs them)"
     nb = nbformat.read(notebook, as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

@@ -67,7 +67,8 @@ def _fake(nmt_h: float, st_h: float, nmt_l: float, ew_l: float, ew_h: float = 0.
         "grid": {"0": {"acc": [ew_h, ew_l]}},
         "nmt": {"0>1": {"acc_h": nmt_h, "acc_l": nmt_l, "acc": [nmt_h, nmt_l], "logloss": [0.3, 0.3],
                         "violation_last_epoch_rel": 0.0, "lambda_final": 1.0, "lambda_finite": True,
-                        "lambda_min": 0.0}},
+                        "lambda_min": 0.0, "selected_feasible": True, "selected_epoch": 3,
+                        "val_epochs_h": [nmt_h] * 6}},
     }
     return {"per_seed": [{"settings": {"D": s}}], "config": {}}
 
@@ -84,6 +85,7 @@ def test_digits_c1_on_hand_built_numbers(delta, holds):
 def test_digits_c2_on_hand_built_numbers(delta, holds):
     out = E._c2_digits(_fake(nmt_h=0.9, st_h=0.9, nmt_l=0.80 + delta, ew_l=0.80))
     assert out.holds is holds and out.ours.startswith(f"min acc_l(NMT) − acc_l(EW) = {delta:+.4f}")
+    assert out.ours.endswith("feasible checkpoint in 1/1 runs, its first epoch in 0/1, and stopped within 4 epochs in 0/1")
 
 
 def test_digits_tolerance_is_not_the_recsys_one():
