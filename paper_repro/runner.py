@@ -393,8 +393,9 @@ def obtain_results(
         res = None
     if res is not None and res.get("settings_hash") == shash and seeds <= set(res.get("seeds", [])):
         return res
+    same_settings = res is not None and res.get("settings_hash") == shash
     if res is not None:
-        if res.get("settings_hash") == shash:
+        if same_settings:
             log.warning("%s/%s: stored results (%s) hold seeds %s of the profile's %s", profile, name, res["source"],
                         sorted(res.get("seeds", [])), sorted(seeds))
         else:
@@ -402,11 +403,10 @@ def obtain_results(
                         profile, name, res["source"])
     if run_missing:
         return run_experiment(name, profile, device=device, out_dir=out_dir, progress=progress)
-    if res is not None:
-        if res.get("settings_hash") == shash:
-            res["partial_seeds"] = sorted(seeds - set(res.get("seeds", [])))
-        else:
-            res["stale"] = True
+    if same_settings:
+        res["partial_seeds"] = sorted(seeds - set(res.get("seeds", [])))
+    elif res is not None:
+        res["stale"] = True
     return res
 
 

@@ -913,7 +913,11 @@ def _c1(results: dict[str, Any], tau: float = TAU, name: str = "AUC") -> ClaimOu
     return _min_diff(results, "nmt_h", "st_h", f"{name}_h(NMT) − {name}_h(ST-h)", note=f"τ = {tau}; ", tau=tau)
 
 
-def selection_summary(results: dict[str, Any], short: int = 4) -> dict[str, int]:
+#: A stage 2 that ran at most this many epochs counts as stopped early in :func:`selection_summary` and claim C2.
+SHORT_STAGE2_EPOCHS = 4
+
+
+def selection_summary(results: dict[str, Any], short: int = SHORT_STAGE2_EPOCHS) -> dict[str, int]:
     """How the §2.1 selection ended stage 2, over every NMT run (setting × order × seed) of ``results``.
 
     ``n`` runs; ``feasible``: the selected checkpoint met every higher-priority reference (``tol_sel``);
@@ -941,7 +945,7 @@ def _c2(results: dict[str, Any], tau: float = TAU, name: str = "AUC") -> ClaimOu
     # the usual cause when it fails: the stage-2 selection (see the nmt.ablation tol_sel variant)
     return ClaimOutcome(out.holds, f"{out.ours}; stage 2 selected a feasible checkpoint in {sel['feasible']}/"
                                    f"{sel['n']} runs, its first epoch in {sel['first_epoch']}/{sel['n']}, and "
-                                   f"stopped within 4 epochs in {sel['short']}/{sel['n']}",
+                                   f"stopped within {SHORT_STAGE2_EPOCHS} epochs in {sel['short']}/{sel['n']}",
                         {**out.detail, "selection": sel})
 
 
