@@ -125,6 +125,28 @@ def test_speed_metric_on_hand_made_curves() -> None:
     outcome = E._check_vs_next_best(res)
     assert outcome.holds and outcome.detail["verdict"] == "reproduced"
     assert E._check_transfer_vs_ls(res).holds
+    assert sp["clock"] == "seconds"  # the fakes record no device and no CPU time: wall clock
+
+
+def test_speed_reads_cpu_time_on_cpu_and_wall_clock_otherwise() -> None:
+    """On CPU, T95 in seconds comes from the process CPU time (a paused or core-sharing run inflates wall clock)."""
+    curves = {m: [[0, .5, .96, .97]] for m in ("ls", "mt2o_a1", "pmtl", "epo", "mgda_ub")}
+    res = _fake_results(curves, {m: 10.0 for m in curves})
+    per_seed = res["per_seed"]
+    for r in per_seed[0]["methods"].values():
+        r["cpu_seconds"] = [e * 1.0 for e in r["epochs"]]     # wall clock 10 s per epoch, CPU time 1 s
+    assert E.time_clock(per_seed) == "seconds"               # device not recorded: wall clock
+    per_seed[0]["device"] = "cpu"
+    assert E.time_clock(per_seed) == "cpu_seconds"
+    cfg = res["config"]
+    sp = E.aggregate_population(per_seed, cfg)["speed"]["x"]
+    assert sp["clock"] == "cpu_seconds" and sp["rows"]["ls"]["T_seconds"] == [2.0]
+    per_seed[0]["device"] = "cuda"
+    sp = E.aggregate_population(per_seed, cfg)["speed"]["x"]
+    assert sp["clock"] == "seconds" and sp["rows"]["ls"]["T_seconds"] == [20.0]
+    del per_seed[0]["methods"]["epo"]["cpu_seconds"]
+    per_seed[0]["device"] = "cpu"
+    assert E.time_clock(per_seed) == "seconds"               # one method without CPU time: wall clock for all
 
 
 # ----------------------------------------------------------------------------- tiny end-to-end runs
@@ -152,9 +174,11 @@ def test_tiny_run_end_to_end(name: str, tmp_path: Any) -> None:
     assert set(per["methods"]) == set(cfg["methods"])
     m = 2 if name == "mt2o.scenes" else 3
     for r in per["methods"].values():
-        assert len(r["hv"][hv_id]) == cfg["epochs"] + 1 and r["seconds"][0] == 0.0
+        assert len(r["hv"][hv_id]) == cfg["epochs"] + 1 and r["seconds"][0] == 0.0 == r["cpu_seconds"][0]
+        assert r["cpu_seconds"][-1] > 0 and np.all(np.diff(r["cpu_seconds"]) >= 0)
         assert np.asarray(r["final_test_losses"]).shape == (cfg["K"], m)
         assert all(math.isfinite(h) and h >= 0 for h in r["hv"][hv_id])
+    assert per["device"] == "cpu" and res["aggregate"]["speed"][hv_id]["clock"] == "cpu_seconds"
     assert per["compute"] == "loop"  # CPU default (compute_path); scenes need it on any device (GroupNorm)
     if name == "mt2o.scenes":
         assert len(per["trivial_losses"]) == 2 and all(t > 0 for t in per["trivial_losses"])
