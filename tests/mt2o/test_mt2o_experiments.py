@@ -128,6 +128,16 @@ def test_speed_metric_on_hand_made_curves() -> None:
     assert sp["clock"] == "seconds"  # the fakes record no device and no CPU time: wall clock
 
 
+def test_speedup_counts_every_seed() -> None:
+    """A seed where only the baseline reaches the target is a 0 (it was dropped before), neither reaching is a tie."""
+    assert E.seed_speedups([10, 10, None, None], [5, None, 4, None]) == [2.0, 0.0, math.inf, 1.0]
+    assert E.median_speedup([None, 15, None], [None, 19, 88]) == 1.0   # mt2o.regression full: not "∞"
+    assert E.median_speedup([None, None], [None, None]) is None
+    assert E.median_speedup([10, 10, 10], [None, None, 2]) == 0.0
+    with pytest.raises(ValueError):
+        E.seed_speedups([1, 2], [1])
+
+
 def test_speed_reads_cpu_time_on_cpu_and_wall_clock_otherwise() -> None:
     """On CPU, T95 in seconds comes from the process CPU time (a paused or core-sharing run inflates wall clock)."""
     curves = {m: [[0, .5, .96, .97]] for m in ("ls", "mt2o_a1", "pmtl", "epo", "mgda_ub")}
