@@ -790,8 +790,8 @@ def _check_delta(results: dict[str, Any]) -> ClaimOutcome:
         parts[name] = {"diff_mean": float(d.mean()), "diff_se": se}
         holds &= bool(d.mean() < 0)
         shape &= bool(math.isfinite(se) and d.mean() + 2 * se < 0)
-    ours = f"Δm(B) CSO {cso.mean():+.2f}; " + ", ".join(f"{k}: {v['diff_mean']:+.2f}±{v['diff_se']:.2f}"
-                                                         for k, v in parts.items())
+    ours = (f"Δm(B) CSO {cso.mean():+.2f}; paired difference CSO − baseline (< 0: CSO better), mean ± s.e. over seeds: "
+            + ", ".join(f"{k} {v['diff_mean']:+.2f}±{v['diff_se']:.2f}" for k, v in parts.items()))
     return ClaimOutcome(holds, ours, {"per_baseline": parts, "beats_all_by_2se": shape, "cso": cso.tolist()})
 
 

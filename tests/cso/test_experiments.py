@@ -289,3 +289,32 @@ def test_setting_rows_means_and_paper_columns() -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def _fake_scene_results(dm: dict[str, list[float]], losses: dict[str, list[float]] | None = None) -> dict:
+    """Aggregated-result shape the CSO checks read: per seed, per method, Δm (B) and final training losses."""
+    n = len(next(iter(dm.values())))
+    per_seed = [{"methods": {m: {"delta_m_B": v[s], "final_train_loss": (losses or {}).get(m, [1.0, 1.0, 1.0])}
+                             for m, v in dm.items()}} for s in range(n)]
+    return {"config": {"methods": list(dm)}, "per_seed": per_seed}
+
+
+def test_delta_m_claim_reads_paired_differences() -> None:
+    """cso.delta-m holds iff the mean paired difference CSO − baseline is < 0 for every task-BN baseline; the text
+    names it a difference (a value of −12 next to a baseline is not that baseline's Δm)."""
+    base = {"MGDA-tbn": [7.5, 8.5], "PCGrad-tbn": [-3.8, -2.2], "CAGrad-tbn": [-3.6, -3.4], "Aligned-MTL-tbn": [-2.0, -1.0]}
+    out = ex._check_delta(_fake_scene_results({**base, "CSO": [-4.7, -3.3]}))
+    assert out.holds
+    per = out.detail["per_baseline"]
+    assert per["MGDA-tbn"]["diff_mean"] == pytest.approx(-12.0)
+    assert per["PCGrad-tbn"]["diff_mean"] == pytest.approx(-1.0) and per["PCGrad-tbn"]["diff_se"] == pytest.approx(0.1)
+    assert "CSO − baseline" in out.ours and "PCGrad-tbn -1.00±0.10" in out.ours
+    assert not out.detail["beats_all_by_2se"]          # CAGrad-tbn: differences −1.1, +0.1: −0.5 + 2 · 0.6 > 0
+    assert not ex._check_delta(_fake_scene_results({**base, "CSO": [-3.0, -3.0]})).holds   # PCGrad-tbn −3.0 < CSO
+
+
+def test_mixing_claim_needs_both_single_phase_rows_beaten() -> None:
+    res = _fake_scene_results({"CSO": [-4.7], "phase1": [-4.6], "phase2": [-3.5]})
+    assert ex._check_mixing(res).holds
+    res = _fake_scene_results({"CSO": [-4.7], "phase1": [-4.8], "phase2": [-3.5]})
+    assert not ex._check_mixing(res).holds
