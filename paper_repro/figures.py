@@ -1,7 +1,8 @@
 """Figure helpers shared by experiments, the report and the notebooks.
 
-Figures are built with the object-oriented API (``matplotlib.figure.Figure``, no pyplot state), so
-they work in scripts, the report (PNG) and notebooks (``display(fig)``) alike. Every function takes
+Figures are built with the object-oriented API (``matplotlib.figure.Figure``, no pyplot state: use
+:func:`subplots`, not ``plt.subplots``), so they work in scripts, the report (PNG) and notebooks alike; a
+notebook shows one when it is a cell's value, once ``%matplotlib inline`` has run (first code cell). Every function takes
 the aggregated results of :func:`paper_repro.runner.run_experiment` (or arrays) and draws what is
 in them: no number typed by hand.
 """
@@ -15,7 +16,27 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["curve_figure", "dataset_figure", "default_figures", "front_figure", "save_figure", "summary_figure"]
+__all__ = ["curve_figure", "dataset_figure", "default_figures", "front_figure", "save_figure", "subplots",
+           "summary_figure"]
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None,
+             layout: str | None = None, **kwargs: Any) -> tuple[Figure, Any]:
+    """``plt.subplots`` without pyplot: a new :class:`~matplotlib.figure.Figure` and its axes.
+
+    The figure is not registered with pyplot, so it is never shown twice in a notebook, never kept
+    alive by pyplot's figure list, and a script that makes hundreds of them leaks nothing.
+    ``kwargs`` go to :meth:`Figure.subplots` (``sharex``, ``sharey``, ``squeeze``, ``gridspec_kw``, ...).
+
+    >>> fig, axes = subplots(1, 2, figsize=(4, 2), sharey=True)
+    >>> type(fig).__name__, len(axes)
+    ('Figure', 2)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.get_fignums()
+    []
+    """
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _scalar_keys(results: Mapping[str, Any]) -> list[str]:

@@ -57,5 +57,29 @@ def test_notebook_is_stripped(notebook: Path) -> None:
     assert notebook.stat().st_size < 100_000, f"{notebook.name} is {notebook.stat().st_size} bytes: strip outputs"
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_IDS)
+def test_notebook_figures_display(notebook: Path) -> None:
+    """Figures are shown as cell values or with ``display(fig)``: the first code cell turns on the inline backend,
+    and nothing switches to a non-interactive backend or relies on pyplot's show (the library's figures are not
+    pyplot figures, so ``plt.show()`` would show nothing and a ``;``-terminated call would hide the figure)."""
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert code and code[0].startswith("%matplotlib inline"), f"{notebook.name}: first code cell lacks %matplotlib inline"
+    for i, src in enumerate(code):
+        assert "matplotlib.use(" not in src and "plt.show()" not in src, f"{notebook.name} code cell {i}"
+        last = src.rstrip().splitlines()[-1] if src.strip() else ""
+        assert not (last.startswith(("E.fig", "ex.figure", "fig")) and last.endswith(";")), \
+            f"{notebook.name} code cell {i}: a figure hidden by ';'"
+
+
+def test_library_figures_do_not_use_pyplot() -> None:
+    """``paper_repro`` builds figures with the object-oriented API (``paper_repro.figures.subplots``), so a figure is
+    not held by pyplot, is not shown twice in a notebook, and a report of many figures leaks none."""
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "paper_repro").rglob("*.py"))
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if "matplotlib.pyplot" in line and not line.lstrip().startswith(">>>")]   # doctests may check it
+    assert not offenders, f"modules importing pyplot: {offenders}"
+
+
 def test_there_are_notebooks() -> None:
     assert any(nb.name == "overview.ipynb" for nb in NOTEBOOKS)

@@ -548,10 +548,10 @@ def _per_seed_losses(results: dict[str, Any], method: str) -> np.ndarray:
 
 def figure_losses(results: dict[str, Any]):
     """Fig. 2 analogue: final training loss per task and on average (mean ± s.e.), task-BN baselines, GD, CSO."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     methods = [m for m in [*(f"{b}-tbn" for b in BASELINES), "GD", "CSO"] if m in results["config"]["methods"]]
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = subplots(figsize=(7, 3))
     labels = ["seg", "depth", "normal", "average"]
     width = 0.8 / len(methods)
     for i, m in enumerate(methods):
@@ -569,9 +569,9 @@ def figure_losses(results: dict[str, Any]):
 
 def figure_trend(results: dict[str, Any]):
     """Fig. 3 analogue: mean pairwise correlation of loss first-differences (sliding windows), phase 1 vs phase 2."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = subplots(figsize=(5, 3))
     for m in ("phase1", "phase2"):
         curves = [r["methods"][m].get("trend_corr", []) for r in results["per_seed"] if m in r["methods"]]
         if curves and curves[0]:
@@ -587,9 +587,9 @@ def figure_trend(results: dict[str, Any]):
 
 def figure_ownership(results: dict[str, Any]):
     """Fig. 4 analogue: pooled share of channels owned by each task per epoch, (a) phase 1 only, (b) mixed."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(8, 3), sharey=True)
     for ax, m, title in zip(axes, ("phase1", "CSO"), ("(a) phase 1 only", "(b) mixed (CSO)")):
         own = [r["methods"][m]["ownership"] for r in results["per_seed"] if m in r["methods"]]
         if not own:
@@ -613,13 +613,13 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 def figure_table1(results: dict[str, Any]):
     """Table 1 analogue as a figure (ours: rmse, mIoU, normals mean, B, A; paper: rmse, mIoU, mean, A)."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     rows = table_rows(results)
     cells = [[r["method"], _fmt(r["depth.rmse"]), _fmt(r["segmentation.mIoU"]), _fmt(r["normals.mean"], 2),
               _fmt(r.get("delta_m_B"), 2), _fmt(r.get("delta_mtl_A"), 2),
               "" if not r["paper"] else " / ".join(f"{x:g}" for x in r["paper"])] for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 0.3 * len(cells) + 0.8))
+    fig, ax = subplots(figsize=(10, 0.3 * len(cells) + 0.8))
     ax.axis("off")
     ax.table(cellText=cells, colLabels=["method", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)",
                                         "paper: rmse / mIoU / mean / Δm (A)"], loc="center").scale(1, 1.2)
@@ -629,13 +629,13 @@ def figure_table1(results: dict[str, Any]):
 
 def figure_table4(results: dict[str, Any]):
     """Table 4 analogue: phase 1 only, phase 2 only, sequential, mixed — ours beside the paper's row."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     rows = [r for r in table_rows(results) if r["method"] in ABLATION]
     cells = [[r["method"], _fmt(r["depth.rmse"]), _fmt(r["segmentation.mIoU"]), _fmt(r["normals.mean"], 2),
               _fmt(r.get("delta_m_B"), 2), _fmt(r.get("delta_mtl_A"), 2), _fmt(r.get("mean_final_train_loss")),
               " / ".join(f"{x:g}" for x in r["paper_table4"])] for r in rows]
-    fig, ax = plt.subplots(figsize=(11, 0.3 * len(cells) + 0.8))
+    fig, ax = subplots(figsize=(11, 0.3 * len(cells) + 0.8))
     ax.axis("off")
     ax.table(cellText=cells, colLabels=["row", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "train loss",
                                         "paper: rmse/mIoU/mean/Δm(A)/loss"], loc="center").scale(1, 1.2)
@@ -726,7 +726,7 @@ def paper_delta_table3(pcgrad_abs_err: float | None = None) -> dict[str, float]:
 def figure_setting_table(results: dict[str, Any]):
     """P1/P2/P3 analogue as a figure: Δm (B), Δ_MTL (A), #P., its task-BN part, time per step and optimizer steps
     per epoch, with the paper's row (Δm as printed, and #P. for Table 3) beside."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     setting = _setting(results)
     rows = setting_rows(results, setting)
@@ -735,7 +735,7 @@ def figure_setting_table(results: dict[str, Any]):
               "" if not r["paper"] else " / ".join(f"{x:g}" for x in r["paper"])] for r in rows]
     paper_cols = {"P1": "rmse / mIoU / mean / Δm (A)", "P2": "seg / parts / sal mIoU / maxF / N mean / Δm (A)",
                   "P3": "mIoU / PixAcc / AbsErr / RelErr / Δm (A) / #P. (M)"}[setting.name]
-    fig, ax = plt.subplots(figsize=(12, 0.3 * len(cells) + 0.8))
+    fig, ax = subplots(figsize=(12, 0.3 * len(cells) + 0.8))
     ax.axis("off")
     ax.table(cellText=cells, colLabels=["method", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "#P.", "task-BN #P.", "s/step",
                                         "opt. steps/ep", f"paper: {paper_cols}"], loc="center").scale(1, 1.2)

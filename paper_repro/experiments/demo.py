@@ -82,12 +82,12 @@ class _Cast:
 
 def figure_accuracy(results: dict[str, Any]):
     """Bar chart: mean test accuracy per task and method, with the standard error over seeds."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
     import numpy as np
 
     methods = results["config"]["methods"]
     summ = results["summary"]
-    fig, ax = plt.subplots(figsize=(1.2 * len(methods) + 2, 3.2))
+    fig, ax = subplots(figsize=(1.2 * len(methods) + 2, 3.2))
     width = 0.38
     for t, label in enumerate(["left digit", "right digit"]):
         means = [summ[f"methods.{m}.test_acc"]["mean"][t] for m in methods]

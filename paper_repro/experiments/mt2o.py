@@ -647,13 +647,13 @@ def _k_of(results: dict[str, Any]) -> Any:
 def figure_fronts(results: dict[str, Any], seed_index: int = 0, methods: list[str] | None = None) -> Any:
     """Final test-loss fronts, one marker per model (task 1 vs task 2; every pair of tasks when m > 2), for any
     MT2O experiment; VLMOP2 adds the analytic front."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     per = results["per_seed"][seed_index]["methods"]
     methods = [m for m in (methods or list(per)) if m in per]
     m_obj = np.asarray(per[methods[0]].get("final_test_losses", per[methods[0]].get("points"))).shape[1]
     pairs = [(0, 1)] if m_obj == 2 else [(i, j) for i in range(m_obj) for j in range(i + 1, m_obj)]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs) if len(pairs) < 3 else 12, 4.3),
+    fig, axes = subplots(1, len(pairs), figsize=(5.5 * len(pairs) if len(pairs) < 3 else 12, 4.3),
                              squeeze=False)
     for ax, (i, j) in zip(axes[0], pairs):
         for m in methods:
@@ -683,7 +683,7 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
     (argmax of w^k), and the HV reference point of the first HV id as a dashed line (points above it add no HV)."""
     import textwrap
 
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     from paper_repro.hv_refs import get_reference
 
@@ -700,8 +700,10 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
     ref = get_reference(hv_id, n_obj, trivial_losses=seed_res.get("trivial_losses"))
     cols = min(4, len(methods))
     rows = math.ceil(len(methods) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, sharey=True)
-    cmap = plt.get_cmap("tab10")
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
     xs = np.arange(1, n_obj + 1)
     for ax, m in zip(axes.flat, methods):
         for j in range(k):
@@ -723,11 +725,11 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
 
 def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None, methods: list[str] | None = None) -> Any:
     """Test HV vs epoch and vs training seconds (mean ± s.e. over seeds) of a population experiment."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     hv_id = hv_id or results["config"]["hv_ids"][0]
     clock = time_clock(results["per_seed"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = subplots(1, 2, figsize=(10, 3.6))
     for m in methods or list(results["per_seed"][0]["methods"]):
         hv = np.array([s["methods"][m]["hv"][hv_id] for s in results["per_seed"]])
         sec = np.array([s["methods"][m][clock] for s in results["per_seed"]]).mean(0)
@@ -750,9 +752,9 @@ def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None, methods:
 def figure_ablation(results_list: list[dict[str, Any]]) -> Any:
     """Transfer-strength ablation: final test HV and front spread against α (LS = α 0; symlog axis), one row (a
     subfigure titled with data, profile and seeds) per population experiment (values from :func:`ablation_rows`)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig = plt.figure(figsize=(9, 3.0 * len(results_list)), layout="constrained")
+    fig = Figure(figsize=(9, 3.0 * len(results_list)), layout="constrained")
     subfigs = np.atleast_1d(fig.subfigures(len(results_list), 1))
     for sf, res in zip(subfigs, results_list):
         ax_hv, ax_sp = sf.subplots(1, 2)

@@ -1124,11 +1124,11 @@ def _select_settings(available: Sequence[str], settings: Sequence[str] | None) -
 
 def _panels(n: int, per_row: int = 4, width: float = 4.2, height: float = 3.2):
     """A figure with ``n`` panels, at most ``per_row`` per row (unused ones hidden); returns (fig, axes list)."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     ncol = max(1, min(n, per_row))
     nrow = max(1, math.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(max(width * ncol, 6.5), height * nrow), squeeze=False)
+    fig, axes = subplots(nrow, ncol, figsize=(max(width * ncol, 6.5), height * nrow), squeeze=False)
     flat = [ax for row in axes for ax in row]
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -1237,11 +1237,11 @@ def fig_frontier(results: dict[str, Any], settings: Sequence[str] | None = None)
 
 def fig_sweep(results: dict[str, Any]):
     """F7: NMT − EW differences in AUC_h and AUC_l against the E1 correlation p (order 0>1 and 1>0)."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     rows = [r for r in setting_table(results) if r["setting"].startswith("E1")]
     settings = {s["id"]: s for s in results["config"]["settings"]}
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, ax = subplots(figsize=(5, 3.4))
     for i, order in enumerate(ORDERS):
         rs = sorted((r for r in rows if r["order"] == order), key=lambda r: settings[r["setting"]]["p"])
         ps = [settings[r["setting"]]["p"] for r in rs]
@@ -1260,14 +1260,14 @@ def fig_ablation(results: dict[str, Any]):
     """Ablation (spec §4.3 table as a point plot): per variant, test AUC_h and AUC_l minus the default variant's,
     paired per seed (mean ± se, dots: seeds), per order; dashed: ST-h − default (AUC_h) and EW − default (AUC_l).
     A variant that diverged in some seed is marked at 0 with its count."""
-    import matplotlib.pyplot as plt
+    from paper_repro.figures import subplots
 
     rows = ablation_table(results)
     runs = results["per_seed"]
     orders = list(dict.fromkeys(r["order"] for r in rows))
     others = [r for r in rows if r["variant"] != DEFAULT_VARIANT]
     n_var = max(1, len(others) // max(1, len(orders)))
-    fig, axes = plt.subplots(len(orders), 2, figsize=(10, 0.38 * n_var + 1.6), squeeze=False)
+    fig, axes = subplots(len(orders), 2, figsize=(10, 0.38 * n_var + 1.6), squeeze=False)
     for oi, order in enumerate(orders):
         h, lo = _order_tasks(order)
         rs = [r for r in others if r["order"] == order]
