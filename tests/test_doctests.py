@@ -16,7 +16,7 @@ import pytest
 import methods
 
 EXTRA_MODULES = ["paper_repro.metrics", "paper_repro.hv_refs", "paper_repro.combiners", "paper_repro.registry",
-                 "paper_repro.experiments.mt2o"]
+                 "paper_repro.experiments.mt2o", "paper_repro.figures"]
 
 
 def _module_names() -> list[str]:

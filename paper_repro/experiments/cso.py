@@ -54,6 +54,7 @@ from methods import JointStep
 from methods.cso import CSOCombiner, CSOStep, connection_map
 from methods.trainer import Trainer
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
+from paper_repro.figures import stamped
 from paper_repro.registry import Experiment, RunContext, register
 
 __all__ = ["run_scenes_seed", "run_digits_seed", "PAPER_TABLE1", "PAPER_TABLE4", "PAPER_FIG2",
@@ -546,6 +547,7 @@ def _per_seed_losses(results: dict[str, Any], method: str) -> np.ndarray:
     return np.array([r["methods"][method]["final_train_loss"] for r in results["per_seed"]], dtype=float)
 
 
+@stamped
 def figure_losses(results: dict[str, Any]):
     """Fig. 2 analogue: final training loss per task and on average (mean ± s.e.), task-BN baselines, GD, CSO."""
     from paper_repro.figures import subplots
@@ -567,6 +569,7 @@ def figure_losses(results: dict[str, Any]):
     return fig
 
 
+@stamped
 def figure_trend(results: dict[str, Any]):
     """Fig. 3 analogue: mean pairwise correlation of loss first-differences (sliding windows), phase 1 vs phase 2."""
     from paper_repro.figures import subplots
@@ -585,6 +588,7 @@ def figure_trend(results: dict[str, Any]):
     return fig
 
 
+@stamped
 def figure_ownership(results: dict[str, Any]):
     """Fig. 4 analogue: pooled share of channels owned by each task per epoch, (a) phase 1 only, (b) mixed."""
     from paper_repro.figures import subplots
@@ -611,6 +615,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return "" if v is None else str(v)
 
 
+@stamped
 def figure_table1(results: dict[str, Any]):
     """Table 1 analogue as a figure (ours: rmse, mIoU, normals mean, B, A; paper: rmse, mIoU, mean, A)."""
     from paper_repro.figures import subplots
@@ -627,6 +632,7 @@ def figure_table1(results: dict[str, Any]):
     return fig
 
 
+@stamped
 def figure_table4(results: dict[str, Any]):
     """Table 4 analogue: phase 1 only, phase 2 only, sequential, mixed — ours beside the paper's row."""
     from paper_repro.figures import subplots
@@ -723,6 +729,7 @@ def paper_delta_table3(pcgrad_abs_err: float | None = None) -> dict[str, float]:
     return out
 
 
+@stamped
 def figure_setting_table(results: dict[str, Any]):
     """P1/P2/P3 analogue as a figure: Δm (B), Δ_MTL (A), #P., its task-BN part, time per step and optimizer steps
     per epoch, with the paper's row (Δm as printed, and #P. for Table 3) beside."""

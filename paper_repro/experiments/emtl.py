@@ -45,6 +45,7 @@ from methods import Combiner, JointStep, StepStrategy
 from methods.emtl import EMTL, EMTLR2, EMTLStep, InequityLogger
 from methods.trainer import Trainer
 from paper_repro.claims import Claim, ClaimOutcome, all_of, paired_effect, register_claim
+from paper_repro.figures import stamped
 from paper_repro.registry import Experiment, RunContext, register
 
 __all__ = [
@@ -601,6 +602,7 @@ def _methods(results: dict[str, Any], section: str = "methods") -> list[str]:
     return list(results["per_seed"][0][section])
 
 
+@stamped
 def figure_inequity(results: dict[str, Any], key: str = "cv2_r", methods: Sequence[str] | None = None):
     """CV²(r) (or ``var_r`` / ``var_log_r``) over training, one line per method (seed 0), log y-axis."""
     from matplotlib.figure import Figure
@@ -623,6 +625,7 @@ def figure_inequity(results: dict[str, Any], key: str = "cv2_r", methods: Sequen
     return fig
 
 
+@stamped
 def figure_weights(results: dict[str, Any], methods: Sequence[str] = ("EMTL", "EMTL-SI")):
     """Task weights over training for the given methods (seed 0)."""
     from matplotlib.figure import Figure
@@ -643,6 +646,7 @@ def figure_weights(results: dict[str, Any], methods: Sequence[str] = ("EMTL", "E
     return fig
 
 
+@stamped
 def figure_lambda(results: dict[str, Any]):
     """Δm% ↓ (B) and mean CV²(r) against λ for EMTL and EMTL-SI; EW as a horizontal line."""
     from matplotlib.figure import Figure
@@ -671,6 +675,7 @@ def figure_lambda(results: dict[str, Any]):
     return fig
 
 
+@stamped
 def figure_scale(results: dict[str, Any]):
     """E1: right-digit accuracy and trajectory divergence D against k (loss × 10^k), one line per method."""
     from matplotlib.figure import Figure

@@ -66,6 +66,7 @@ from methods.mt2o import (
 )
 from methods.mt2o.population import init_seeds
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
+from paper_repro.figures import stamped
 from paper_repro.metrics import hypervolume
 from paper_repro.provenance import torch_threads
 from paper_repro.registry import Experiment, RunContext, register
@@ -644,6 +645,7 @@ def _k_of(results: dict[str, Any]) -> Any:
     return len(pts.get("final_test_losses", pts.get("points")))
 
 
+@stamped
 def figure_fronts(results: dict[str, Any], seed_index: int = 0, methods: list[str] | None = None) -> Any:
     """Final test-loss fronts, one marker per model (task 1 vs task 2; every pair of tasks when m > 2), for any
     MT2O experiment; VLMOP2 adds the analytic front."""
@@ -677,6 +679,7 @@ def figure_fronts(results: dict[str, Any], seed_index: int = 0, methods: list[st
     return fig
 
 
+@stamped
 def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[str] | None = None) -> Any:
     """Final test losses as parallel coordinates, for fronts with many tasks (``mt2o.regression7``, m = 7): one
     panel per method, x = task, y = test loss, one line per model coloured by the task its weight vector favours
@@ -723,6 +726,7 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
     return fig
 
 
+@stamped
 def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None, methods: list[str] | None = None) -> Any:
     """Test HV vs epoch and vs training seconds (mean ± s.e. over seeds) of a population experiment."""
     from paper_repro.figures import subplots
@@ -749,6 +753,7 @@ def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None, methods:
     return fig
 
 
+@stamped
 def figure_ablation(results_list: list[dict[str, Any]]) -> Any:
     """Transfer-strength ablation: final test HV and front spread against α (LS = α 0; symlog axis), one row (a
     subfigure titled with data, profile and seeds) per population experiment (values from :func:`ablation_rows`)."""

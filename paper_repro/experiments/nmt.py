@@ -99,6 +99,7 @@ from torch import Tensor, nn
 from methods.nmt import NMTConfig, measure_threshold, train_prioritized
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
 from paper_repro.data.recsys import click_purchase, mmoe_synthetic
+from paper_repro.figures import stamped
 from paper_repro.metrics import accuracy, auc, logloss
 from paper_repro.models.recsys import MMoE, PLE, SharedBottom
 from paper_repro.registry import Experiment, RunContext, register
@@ -1135,6 +1136,7 @@ def _panels(n: int, per_row: int = 4, width: float = 4.2, height: float = 3.2):
     return fig, flat[:n]
 
 
+@stamped
 def fig_multiplier_traces(results: dict[str, Any], settings: Sequence[str] | None = None):
     """F4: λ(t) over stage-2 steps, mean ± min/max band over seeds, per setting × order (``settings``: a subset of
     the setting ids, default all; at most four panels per row)."""
@@ -1158,6 +1160,7 @@ def fig_multiplier_traces(results: dict[str, Any], settings: Sequence[str] | Non
     return fig
 
 
+@stamped
 def fig_violation(results: dict[str, Any], settings: Sequence[str] | None = None):
     """F5: EMA-smoothed (L_h(batch) − ε_h)/ε_h over stage-2 steps (seed 0), val metric_h − ST-h per epoch
     (``settings`` as in :func:`fig_multiplier_traces`)."""
@@ -1195,6 +1198,7 @@ def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
+@stamped
 def fig_frontier(results: dict[str, Any], settings: Sequence[str] | None = None):
     """F6: metric_h against metric_l per setting × order: grid points coloured by log₂ r with their Pareto front,
     EW, ST-h (horizontal line), NMT ± std over seeds, and the grid point nearest r = λ_final (``settings`` as in
@@ -1235,6 +1239,7 @@ def fig_frontier(results: dict[str, Any], settings: Sequence[str] | None = None)
     return fig
 
 
+@stamped
 def fig_sweep(results: dict[str, Any]):
     """F7: NMT − EW differences in AUC_h and AUC_l against the E1 correlation p (order 0>1 and 1>0)."""
     from paper_repro.figures import subplots
@@ -1256,6 +1261,7 @@ def fig_sweep(results: dict[str, Any]):
     return fig
 
 
+@stamped
 def fig_ablation(results: dict[str, Any]):
     """Ablation (spec §4.3 table as a point plot): per variant, test AUC_h and AUC_l minus the default variant's,
     paired per seed (mean ± se, dots: seeds), per order; dashed: ST-h − default (AUC_h) and EW − default (AUC_l).
