@@ -1256,7 +1256,7 @@ def fig_sweep(results: dict[str, Any]):
     ax.set_xlabel("E1 correlation p")
     ax.set_ylabel("NMT − EW (test AUC)")
     ax.legend(fontsize=7)
-    ax.set_title(f"F7 E1 sweep — {_caption(results)}", fontsize=9)
+    ax.set_title("F7 E1 sweep: NMT − EW against the correlation p", fontsize=9)  # data, seeds: the stamp
     fig.tight_layout()
     return fig
 
