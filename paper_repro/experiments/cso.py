@@ -553,7 +553,7 @@ def figure_losses(results: dict[str, Any]):
     from paper_repro.figures import subplots
 
     methods = [m for m in [*(f"{b}-tbn" for b in BASELINES), "GD", "CSO"] if m in results["config"]["methods"]]
-    fig, ax = subplots(figsize=(7, 3))
+    fig, ax = subplots(figsize=(8.2, 3))
     labels = ["seg", "depth", "normal", "average"]
     width = 0.8 / len(methods)
     for i, m in enumerate(methods):
@@ -563,7 +563,7 @@ def figure_losses(results: dict[str, Any]):
         ax.bar(np.arange(4) + i * width, arr.mean(0), width, yerr=se, label=m, capsize=2)
     ax.set_xticks(np.arange(4) + 0.4 - width / 2, labels)
     ax.set_ylabel("final training loss (unweighted)")
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))   # outside: tall bars stay visible
     ax.set_title(f"Fig. 2 analogue (scene proxy, profile {results.get('profile')}, seeds {results.get('seeds')})", fontsize=8)
     fig.tight_layout()
     return fig
