@@ -82,8 +82,8 @@ def stamp(fig: Figure, results: Mapping[str, Any] | Sequence[Mapping[str, Any]])
     line per result when ``results`` is a list.
 
     >>> fig, ax = subplots()
-    >>> stamp(fig, {"experiment": "mt2o.vlmop2", "profile": "quick", "seeds": [0]})._supxlabel.get_text()
-    'VLMOP2 (synthetic, concave front) · profile quick · seeds [0] · commit unknown'
+    >>> stamp(fig, {"experiment": "mt2o.vlmop2", "profile": "quick", "seeds": [0]}).get_gid()
+    'provenance-stamped'
     """
     if fig.get_gid() == "provenance-stamped":
         return fig
