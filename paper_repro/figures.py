@@ -2,9 +2,10 @@
 
 Figures are built with the object-oriented API (``matplotlib.figure.Figure``, no pyplot state: use
 :func:`subplots`, not ``plt.subplots``), so they work in scripts, the report (PNG) and notebooks alike; a
-notebook shows one when it is a cell's value, once ``%matplotlib inline`` has run (first code cell). Every function takes
-the aggregated results of :func:`paper_repro.runner.run_experiment` (or arrays) and draws what is
-in them: no number typed by hand.
+notebook shows one when it is a cell's value, once ``%matplotlib inline`` has run (first code cell).
+Every function takes the aggregated results of :func:`paper_repro.runner.run_experiment` (or arrays)
+and draws what is in them: no number typed by hand. :func:`stamp` writes the data, profile, seeds and
+commit under a figure.
 """
 
 from __future__ import annotations
