@@ -170,10 +170,17 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rows))
         n_hold = sum(r.holds is True for r in rows)
         print(f"\n{n_hold}/{len(rows)} claims hold (profile {args.profile}).")
-        unexpected = [r.id for r in rows if r.holds is None or r.holds != r.expect_holds]
+        unexpected = [r.id for r in rows if r.holds is not None and r.expect_holds is not None
+                      and r.holds != r.expect_holds]
+        missing = [r.id for r in rows if r.holds is None]
+        unrecorded = [r.id for r in rows if r.holds is not None and r.expect_holds is None]
         if unexpected:
             print(f"Not as expected: {', '.join(unexpected)}")
-        return 1 if args.strict and unexpected else 0
+        if missing:
+            print(f"Not evaluated (no results, or an error): {', '.join(missing)}")
+        if unrecorded:
+            print(f"No outcome recorded for profile {args.profile}: {', '.join(unrecorded)}")
+        return 1 if args.strict and (unexpected or missing) else 0
 
     if args.command == "report":
         from paper_repro.report import write_report

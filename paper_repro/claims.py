@@ -71,6 +71,9 @@ class Claim:
     :ivar check: ``(results) -> ClaimOutcome``; profile-independent.
     :ivar expect_holds: ``False`` for a claim our data does not support: it stays in the table as ✗
         and the claims test pins that outcome (so a change that makes it hold is noticed too).
+    :ivar expect_holds_full: the outcome on the committed full-profile results
+        (``paper_repro/results/full/``), or ``None`` where none is committed. Pinned by
+        ``tests/test_committed_results.py``, which evaluates the committed files without running anything.
     """
 
     id: str
@@ -80,6 +83,12 @@ class Claim:
     experiment: str
     check: Callable[[dict[str, Any]], ClaimOutcome]
     expect_holds: bool = True
+    expect_holds_full: bool | None = None
+
+    def expected(self, profile: str) -> bool | None:
+        """The recorded outcome for ``profile``: :attr:`expect_holds_full` for ``"full"``, else
+        :attr:`expect_holds` (the quick profile's, which CI runs)."""
+        return self.expect_holds_full if profile == "full" else self.expect_holds
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip():
@@ -93,7 +102,8 @@ class Claim:
 @dataclass
 class ClaimRow:
     """One line of the claims table. ``holds`` is ``None`` when the claim could not be evaluated
-    (no results, or an error: see ``error``)."""
+    (no results, or an error: see ``error``); ``expect_holds`` is the outcome recorded for this
+    profile (:meth:`Claim.expected`; ``None`` where none is)."""
 
     id: str
     paper: str
@@ -103,7 +113,7 @@ class ClaimRow:
     profile: str
     holds: bool | None
     ours: str
-    expect_holds: bool = True
+    expect_holds: bool | None = True
     detail: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     source: str | None = None
@@ -179,7 +189,7 @@ def evaluate(
     for c in selected:
         base = dict(
             id=c.id, paper=c.paper, statement=c.statement, paper_figure=c.paper_figure,
-            experiment=c.experiment, profile=profile, expect_holds=c.expect_holds,
+            experiment=c.experiment, profile=profile, expect_holds=c.expected(profile),
         )
         res = results[c.experiment]
         if c.experiment in errors:

@@ -38,3 +38,21 @@ def test_results_readme_lists_every_file() -> None:
     readme = (COMMITTED_RESULTS / "README.md").read_text()
     for path in FILES:
         assert f"`full/{path.name}`" in readme, f"{path.name} is not listed in paper_repro/results/README.md"
+
+
+def test_claims_hold_on_committed_results_as_recorded(tmp_path: Path) -> None:
+    """Every claim whose experiment has a committed full result has its full-profile outcome recorded
+    (``expect_holds_full``), and evaluating the committed file (nothing is run) gives that outcome: a change to an
+    experiment's analysis or a check that flips a full-scale verdict fails here."""
+    from paper_repro.claims import all_claims, evaluate
+
+    committed = {p.stem for p in FILES}
+    claims = [c for c in all_claims() if c.experiment in committed]
+    assert claims
+    unrecorded = [c.id for c in claims if c.expect_holds_full is None]
+    assert not unrecorded, f"claims on committed full results without expect_holds_full: {unrecorded}"
+    stray = [c.id for c in all_claims() if c.expect_holds_full is not None and c.experiment not in committed]
+    assert not stray, f"expect_holds_full recorded without a committed full result: {stray}"
+    rows = evaluate(claims, profile="full", run_missing=False, out_dir=tmp_path)  # empty runs dir: committed files
+    wrong = [(r.id, r.holds, r.expect_holds, r.ours) for r in rows if r.holds is None or r.holds != r.expect_holds]
+    assert not wrong, f"full-profile outcomes differ from the recorded ones: {wrong}"
