@@ -615,6 +615,15 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return "" if v is None else str(v)
 
 
+def _table(ax: Any, cells: list[list[str]], labels: list[str]) -> None:
+    """A readable table on ``ax``: 8-pt text (matplotlib would shrink it to fit), columns as wide as their text."""
+    tbl = ax.table(cellText=cells, colLabels=labels, loc="center")
+    tbl.auto_set_font_size(False)
+    tbl.set_fontsize(8)
+    tbl.auto_set_column_width(list(range(len(labels))))
+    tbl.scale(1, 1.3)
+
+
 @stamped
 def figure_table1(results: dict[str, Any]):
     """Table 1 analogue as a figure (ours: rmse, mIoU, normals mean, B, A; paper: rmse, mIoU, mean, A)."""
@@ -626,8 +635,8 @@ def figure_table1(results: dict[str, Any]):
               "" if not r["paper"] else " / ".join(f"{x:g}" for x in r["paper"])] for r in rows]
     fig, ax = subplots(figsize=(10, 0.3 * len(cells) + 0.8))
     ax.axis("off")
-    ax.table(cellText=cells, colLabels=["method", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)",
-                                        "paper: rmse / mIoU / mean / Δm (A)"], loc="center").scale(1, 1.2)
+    _table(ax, cells, ["method", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)",
+                                        "paper: rmse / mIoU / mean / Δm (A)"])
     fig.tight_layout()
     return fig
 
@@ -643,8 +652,8 @@ def figure_table4(results: dict[str, Any]):
               " / ".join(f"{x:g}" for x in r["paper_table4"])] for r in rows]
     fig, ax = subplots(figsize=(11, 0.3 * len(cells) + 0.8))
     ax.axis("off")
-    ax.table(cellText=cells, colLabels=["row", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "train loss",
-                                        "paper: rmse/mIoU/mean/Δm(A)/loss"], loc="center").scale(1, 1.2)
+    _table(ax, cells, ["row", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "train loss",
+                                        "paper: rmse/mIoU/mean/Δm(A)/loss"])
     fig.tight_layout()
     return fig
 
@@ -744,8 +753,8 @@ def figure_setting_table(results: dict[str, Any]):
                   "P3": "mIoU / PixAcc / AbsErr / RelErr / Δm (A) / #P. (M)"}[setting.name]
     fig, ax = subplots(figsize=(12, 0.3 * len(cells) + 0.8))
     ax.axis("off")
-    ax.table(cellText=cells, colLabels=["method", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "#P.", "task-BN #P.", "s/step",
-                                        "opt. steps/ep", f"paper: {paper_cols}"], loc="center").scale(1, 1.2)
+    _table(ax, cells, ["method", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "#P.", "task-BN #P.", "s/step",
+                                        "opt. steps/ep", f"paper: {paper_cols}"])
     ax.set_title(f"{setting.name} analogue ({results.get('experiment')}, profile {results.get('profile')})", fontsize=8)
     fig.tight_layout()
     return fig
