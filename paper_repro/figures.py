@@ -59,8 +59,8 @@ def data_label(results: Mapping[str, Any]) -> str:
     return name or "unknown data"
 
 
-def provenance_line(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
-    """One line naming the data, profile, seeds and commit of one result (or of several, ``;``-joined).
+def provenance_line(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], sep: str = "; ") -> str:
+    """One line naming the data, profile, seeds and commit of one result (or of several, joined by ``sep``).
 
     A result that holds only some of its profile's seeds says so; a result made from a dirty tree says
     ``+dirty`` after the commit.
@@ -70,7 +70,7 @@ def provenance_line(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) ->
     'procedural indoor scenes 32×32 (our proxy for NYUv2) · profile full · seeds [0] (partial: not [1, 2]) · commit 0123456'
     """
     if not isinstance(results, Mapping):
-        return "; ".join(provenance_line(r) for r in results)
+        return sep.join(provenance_line(r) for r in results)
     prov = results.get("provenance", {})
     commit = str(prov.get("commit", "unknown"))[:7] + ("+dirty" if prov.get("dirty") else "")
     part = f" (partial: not {results['partial_seeds']})" if results.get("partial_seeds") else ""
@@ -88,8 +88,7 @@ def stamp(fig: Figure, results: Mapping[str, Any] | Sequence[Mapping[str, Any]])
     """
     if fig.get_gid() == "provenance-stamped":
         return fig
-    text = provenance_line(results) if isinstance(results, Mapping) else "\n".join(provenance_line(r) for r in results)
-    fig.supxlabel(text, x=0.005, ha="left", fontsize=6, color="0.35")
+    fig.supxlabel(provenance_line(results, sep="\n"), x=0.005, ha="left", fontsize=6, color="0.35")
     fig.set_gid("provenance-stamped")
     if fig.get_layout_engine() is None:   # figures laid out once with tight_layout: redo it around the stamp
         fig.tight_layout()

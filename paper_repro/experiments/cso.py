@@ -54,7 +54,7 @@ from methods import JointStep
 from methods.cso import CSOCombiner, CSOStep, connection_map
 from methods.trainer import Trainer
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
-from paper_repro.figures import stamped
+from paper_repro.figures import stamped, subplots
 from paper_repro.registry import Experiment, RunContext, register
 
 __all__ = ["run_scenes_seed", "run_digits_seed", "PAPER_TABLE1", "PAPER_TABLE4", "PAPER_FIG2",
@@ -550,8 +550,6 @@ def _per_seed_losses(results: dict[str, Any], method: str) -> np.ndarray:
 @stamped
 def figure_losses(results: dict[str, Any]):
     """Fig. 2 analogue: final training loss per task and on average (mean ± s.e.), task-BN baselines, GD, CSO."""
-    from paper_repro.figures import subplots
-
     methods = [m for m in [*(f"{b}-tbn" for b in BASELINES), "GD", "CSO"] if m in results["config"]["methods"]]
     fig, ax = subplots(figsize=(8.2, 3))
     labels = ["seg", "depth", "normal", "average"]
@@ -572,8 +570,6 @@ def figure_losses(results: dict[str, Any]):
 @stamped
 def figure_trend(results: dict[str, Any]):
     """Fig. 3 analogue: mean pairwise correlation of loss first-differences (sliding windows), phase 1 vs phase 2."""
-    from paper_repro.figures import subplots
-
     fig, ax = subplots(figsize=(5, 3))
     for m in ("phase1", "phase2"):
         curves = [r["methods"][m].get("trend_corr", []) for r in results["per_seed"] if m in r["methods"]]
@@ -591,8 +587,6 @@ def figure_trend(results: dict[str, Any]):
 @stamped
 def figure_ownership(results: dict[str, Any]):
     """Fig. 4 analogue: pooled share of channels owned by each task per epoch, (a) phase 1 only, (b) mixed."""
-    from paper_repro.figures import subplots
-
     fig, axes = subplots(1, 2, figsize=(8, 3), sharey=True)
     for ax, m, title in zip(axes, ("phase1", "CSO"), ("(a) phase 1 only", "(b) mixed (CSO)")):
         own = [r["methods"][m]["ownership"] for r in results["per_seed"] if m in r["methods"]]
@@ -627,8 +621,6 @@ def _table(ax: Any, cells: list[list[str]], labels: list[str]) -> None:
 @stamped
 def figure_table1(results: dict[str, Any]):
     """Table 1 analogue as a figure (ours: rmse, mIoU, normals mean, B, A; paper: rmse, mIoU, mean, A)."""
-    from paper_repro.figures import subplots
-
     rows = table_rows(results)
     cells = [[r["method"], _fmt(r["depth.rmse"]), _fmt(r["segmentation.mIoU"]), _fmt(r["normals.mean"], 2),
               _fmt(r.get("delta_m_B"), 2), _fmt(r.get("delta_mtl_A"), 2),
@@ -636,7 +628,7 @@ def figure_table1(results: dict[str, Any]):
     fig, ax = subplots(figsize=(10, 0.3 * len(cells) + 0.8))
     ax.axis("off")
     _table(ax, cells, ["method", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)",
-                                        "paper: rmse / mIoU / mean / Δm (A)"])
+                       "paper: rmse / mIoU / mean / Δm (A)"])
     fig.tight_layout()
     return fig
 
@@ -644,8 +636,6 @@ def figure_table1(results: dict[str, Any]):
 @stamped
 def figure_table4(results: dict[str, Any]):
     """Table 4 analogue: phase 1 only, phase 2 only, sequential, mixed — ours beside the paper's row."""
-    from paper_repro.figures import subplots
-
     rows = [r for r in table_rows(results) if r["method"] in ABLATION]
     cells = [[r["method"], _fmt(r["depth.rmse"]), _fmt(r["segmentation.mIoU"]), _fmt(r["normals.mean"], 2),
               _fmt(r.get("delta_m_B"), 2), _fmt(r.get("delta_mtl_A"), 2), _fmt(r.get("mean_final_train_loss")),
@@ -653,7 +643,7 @@ def figure_table4(results: dict[str, Any]):
     fig, ax = subplots(figsize=(11, 0.3 * len(cells) + 0.8))
     ax.axis("off")
     _table(ax, cells, ["row", "rmse↓", "mIoU", "N mean↓", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "train loss",
-                                        "paper: rmse/mIoU/mean/Δm(A)/loss"])
+                       "paper: rmse/mIoU/mean/Δm(A)/loss"])
     fig.tight_layout()
     return fig
 
@@ -742,8 +732,6 @@ def paper_delta_table3(pcgrad_abs_err: float | None = None) -> dict[str, float]:
 def figure_setting_table(results: dict[str, Any]):
     """P1/P2/P3 analogue as a figure: Δm (B), Δ_MTL (A), #P., its task-BN part, time per step and optimizer steps
     per epoch, with the paper's row (Δm as printed, and #P. for Table 3) beside."""
-    from paper_repro.figures import subplots
-
     setting = _setting(results)
     rows = setting_rows(results, setting)
     cells = [[r["method"], _fmt(r.get("delta_m_B"), 2), _fmt(r.get("delta_mtl_A"), 2), str(r["n_params"]),
@@ -754,7 +742,7 @@ def figure_setting_table(results: dict[str, Any]):
     fig, ax = subplots(figsize=(12, 0.3 * len(cells) + 0.8))
     ax.axis("off")
     _table(ax, cells, ["method", "Δm%↓ (B)", "Δ_MTL%↑ (A)", "#P.", "task-BN #P.", "s/step",
-                                        "opt. steps/ep", f"paper: {paper_cols}"])
+                       "opt. steps/ep", f"paper: {paper_cols}"])
     ax.set_title(f"{setting.name} analogue ({results.get('experiment')}, profile {results.get('profile')})", fontsize=8)
     fig.tight_layout()
     return fig

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from methods import JointStep
 from methods.trainer import Trainer
 from paper_repro.combiners import make_combiner, uses_features
-from paper_repro.figures import stamped
+from paper_repro.figures import stamped, subplots
 from paper_repro.registry import Experiment, RunContext, register
 
 __all__ = ["run_seed", "EXPERIMENT"]
@@ -84,7 +84,6 @@ class _Cast:
 @stamped
 def figure_accuracy(results: dict[str, Any]):
     """Bar chart: mean test accuracy per task and method, with the standard error over seeds."""
-    from paper_repro.figures import subplots
     import numpy as np
 
     methods = results["config"]["methods"]

@@ -66,7 +66,7 @@ from methods.mt2o import (
 )
 from methods.mt2o.population import init_seeds
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
-from paper_repro.figures import stamped
+from paper_repro.figures import stamped, subplots
 from paper_repro.metrics import hypervolume
 from paper_repro.provenance import torch_threads
 from paper_repro.registry import Experiment, RunContext, register
@@ -649,14 +649,12 @@ def _k_of(results: dict[str, Any]) -> Any:
 def figure_fronts(results: dict[str, Any], seed_index: int = 0, methods: list[str] | None = None) -> Any:
     """Final test-loss fronts, one marker per model (task 1 vs task 2; every pair of tasks when m > 2), for any
     MT2O experiment; VLMOP2 adds the analytic front."""
-    from paper_repro.figures import subplots
-
     per = results["per_seed"][seed_index]["methods"]
     methods = [m for m in (methods or list(per)) if m in per]
     m_obj = np.asarray(per[methods[0]].get("final_test_losses", per[methods[0]].get("points"))).shape[1]
     pairs = [(0, 1)] if m_obj == 2 else [(i, j) for i in range(m_obj) for j in range(i + 1, m_obj)]
     fig, axes = subplots(1, len(pairs), figsize=(5.5 * len(pairs) if len(pairs) < 3 else 12, 4.3),
-                             squeeze=False)
+                         squeeze=False)
     for ax, (i, j) in zip(axes[0], pairs):
         for m in methods:
             pts = np.asarray(per[m].get("final_test_losses", per[m].get("points")))
@@ -686,7 +684,7 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
     (argmax of w^k), and the HV reference point of the first HV id as a dashed line (points above it add no HV)."""
     import textwrap
 
-    from paper_repro.figures import subplots
+    import matplotlib
 
     from paper_repro.hv_refs import get_reference
 
@@ -704,8 +702,6 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
     cols = min(4, len(methods))
     rows = math.ceil(len(methods) / cols)
     fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, sharey=True)
-    import matplotlib
-
     cmap = matplotlib.colormaps["tab10"]
     xs = np.arange(1, n_obj + 1)
     for ax, m in zip(axes.flat, methods):
@@ -729,8 +725,6 @@ def figure_parallel(results: dict[str, Any], seed_index: int = 0, methods: list[
 @stamped
 def figure_hv_curves(results: dict[str, Any], hv_id: str | None = None, methods: list[str] | None = None) -> Any:
     """Test HV vs epoch and vs training seconds (mean ± s.e. over seeds) of a population experiment."""
-    from paper_repro.figures import subplots
-
     hv_id = hv_id or results["config"]["hv_ids"][0]
     clock = time_clock(results["per_seed"])
     fig, axes = subplots(1, 2, figsize=(10, 3.6))

@@ -99,7 +99,7 @@ from torch import Tensor, nn
 from methods.nmt import NMTConfig, measure_threshold, train_prioritized
 from paper_repro.claims import Claim, ClaimOutcome, register_claim
 from paper_repro.data.recsys import click_purchase, mmoe_synthetic
-from paper_repro.figures import stamped
+from paper_repro.figures import stamped, subplots
 from paper_repro.metrics import accuracy, auc, logloss
 from paper_repro.models.recsys import MMoE, PLE, SharedBottom
 from paper_repro.registry import Experiment, RunContext, register
@@ -1131,8 +1131,6 @@ def _select_settings(available: Sequence[str], settings: Sequence[str] | None) -
 
 def _panels(n: int, per_row: int = 4, width: float = 4.2, height: float = 3.2):
     """A figure with ``n`` panels, at most ``per_row`` per row (unused ones hidden); returns (fig, axes list)."""
-    from paper_repro.figures import subplots
-
     ncol = max(1, min(n, per_row))
     nrow = max(1, math.ceil(n / ncol))
     fig, axes = subplots(nrow, ncol, figsize=(max(width * ncol, 6.5), height * nrow), squeeze=False)
@@ -1248,8 +1246,6 @@ def fig_frontier(results: dict[str, Any], settings: Sequence[str] | None = None)
 @stamped
 def fig_sweep(results: dict[str, Any]):
     """F7: NMT − EW differences in AUC_h and AUC_l against the E1 correlation p (order 0>1 and 1>0)."""
-    from paper_repro.figures import subplots
-
     rows = [r for r in setting_table(results) if r["setting"].startswith("E1")]
     settings = {s["id"]: s for s in results["config"]["settings"]}
     fig, ax = subplots(figsize=(5, 3.4))
@@ -1272,8 +1268,6 @@ def fig_ablation(results: dict[str, Any]):
     """Ablation (spec §4.3 table as a point plot): per variant, test AUC_h and AUC_l minus the default variant's,
     paired per seed (mean ± se, dots: seeds), per order; dashed: ST-h − default (AUC_h) and EW − default (AUC_l).
     A variant that diverged in some seed is marked at 0 with its count."""
-    from paper_repro.figures import subplots
-
     rows = ablation_table(results)
     runs = results["per_seed"]
     orders = list(dict.fromkeys(r["order"] for r in rows))
