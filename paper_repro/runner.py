@@ -410,6 +410,43 @@ def obtain_results(
     return res
 
 
+def stored_results(
+    names: list[str] | tuple[str, ...], profile: str = "full", out_dir: Path | str = DEFAULT_OUT
+) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+    """The stored results of ``names`` that a notebook may draw, without running anything, and one status line each.
+
+    Looks where :func:`obtain_results` looks (``out_dir``, then the committed results). A result made with other
+    settings than the current config (stale) or absent becomes ``None``, and its line says the command that makes
+    it. A result that holds only some of the profile's seeds is kept, and its line names the seeds it lacks.
+    Otherwise the line gives the seeds, the commit, the training time and the torch threads.
+
+    >>> import tempfile
+    >>> res, lines = stored_results(["core.demo"], "quick", out_dir=tempfile.mkdtemp())
+    >>> res, lines[0]  # nothing stored (the committed results hold no quick profile)
+    ({'core.demo': None}, 'core.demo: no current quick-profile result; run `python -m paper_repro run core.demo --profile quick`')
+
+    :param names: experiment names.
+    :param profile: the profile to read.
+    :param out_dir: the runs folder, searched before the committed results.
+    :returns: name -> result or ``None``, and the status lines in the order of ``names``.
+    """
+    found: dict[str, dict[str, Any] | None] = {}
+    lines: list[str] = []
+    for name in names:
+        res = obtain_results(name, profile, out_dir, run_missing=False)
+        if res is None or res.get("stale"):
+            found[name] = None
+            lines.append(f"{name}: no current {profile}-profile result; "
+                         f"run `python -m paper_repro run {name} --profile {profile}`")
+            continue
+        found[name] = res
+        part = f" (partial: lacks seeds {res['partial_seeds']})" if res.get("partial_seeds") else ""
+        prov = res.get("provenance", {})
+        lines.append(f"{name}: seeds {res['seeds']}{part}, commit {str(prov.get('commit', '?'))[:7]}, "
+                     f"training {res.get('wall_clock_s', 0) / 60:.0f} min, {prov.get('torch_threads')} thread(s)")
+    return found, lines
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return "nan" if math.isnan(x) else f"{x:.4g}"

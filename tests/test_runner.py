@@ -188,6 +188,25 @@ def test_partial_seeds_are_returned_as_partial_not_stale(fake: tuple[Experiment,
     assert res is not None and res["stale"] and "partial_seeds" not in res
 
 
+def test_stored_results_keeps_partial_drops_stale_and_says_so(fake: tuple[Experiment, FakeRun],
+                                                               tmp_path: Path) -> None:
+    """What the notebooks' full-profile sections draw: partial results kept and flagged, stale ones dropped."""
+    from paper_repro.runner import stored_results
+
+    exp, run = fake
+    run_experiment(exp.name, seeds=[1], out_dir=tmp_path, progress=False)
+    found, lines = stored_results([exp.name], "quick", tmp_path)
+    assert found[exp.name] is not None and found[exp.name]["seeds"] == [1]
+    assert lines[0].startswith(f"{exp.name}: seeds [1] (partial: lacks seeds [0]), commit ")
+    run_experiment(exp.name, out_dir=tmp_path, progress=False)  # runs seed 0, reads seed 1 back
+    found, lines = stored_results([exp.name], "quick", tmp_path)
+    assert found[exp.name]["seeds"] == [0, 1] and "partial" not in lines[0]
+    exp.profiles["quick"]["scale"] = 2.0
+    found, lines = stored_results([exp.name], "quick", tmp_path)
+    assert found == {exp.name: None} and f"run {exp.name} --profile quick" in lines[0]
+    assert run.calls == [1, 0]  # nothing run by the reader
+
+
 def test_settings_change_is_detected(fake: tuple[Experiment, FakeRun], tmp_path: Path) -> None:
     exp, run = fake
     run_experiment(exp.name, out_dir=tmp_path, progress=False)
