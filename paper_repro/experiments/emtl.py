@@ -45,7 +45,7 @@ from methods import Combiner, JointStep, StepStrategy
 from methods.emtl import EMTL, EMTLR2, EMTLStep, InequityLogger
 from methods.trainer import Trainer
 from paper_repro.claims import Claim, ClaimOutcome, all_of, paired_effect, register_claim
-from paper_repro.figures import stamped
+from paper_repro.figures import stamped, subplots
 from paper_repro.registry import Experiment, RunContext, register
 
 __all__ = [
@@ -698,6 +698,47 @@ def figure_scale(results: dict[str, Any]):
     return fig
 
 
+@stamped
+def figure_delta_m(results: dict[str, Any], section: str = "methods"):
+    """The results table as a picture: Δm% ↓ (B) per method and, beside it, each metric's relative change.
+
+    Left: mean Δm% over seeds (bar), ± se (whisker) and each seed (dots), best method at the top, the EMTL presets
+    in colour; 0 is our single-task reference. Right: the per-metric relative change against STL in %, signed so
+    that positive is worse (the terms Δm% averages), on a diverging scale centred at 0.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    rows = sorted(delta_m_table(results, section), key=lambda r: r["delta_m"], reverse=True)  # best drawn last (top)
+    summ = results["summary"]
+    n_metrics = len(rows[0]["per_metric"])
+    metrics = results["per_seed"][0].get("metrics") or (["acc left", "acc right"] if n_metrics == 2 else
+                                                         [f"metric {i}" for i in range(n_metrics)])
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(4.0 + 0.45 * len(metrics) + 2.2, 1.2 + 0.28 * len(rows)), layout="constrained",
+                               gridspec_kw={"width_ratios": [3.0, 0.45 * len(metrics) + 0.6]})
+    y = np.arange(len(rows))
+    colors = ["tab:red" if r["method"].startswith("EMTL") else "0.6" for r in rows]
+    ax1.barh(y, [r["delta_m"] for r in rows], color=colors,
+             xerr=[0.0 if not np.isfinite(r["se"]) else r["se"] for r in rows], error_kw={"lw": 1.0})
+    for i, r in enumerate(rows):
+        vals = summ[f"{section}.{r['method']}.delta_m"].get("values", [])
+        ax1.plot(vals, [i] * len(vals), "k.", ms=3)
+    ax1.axvline(0.0, color="k", lw=0.8)
+    ax1.set_yticks(y, [r["method"] for r in rows], fontsize=7)
+    ax1.set_ylim(-0.5, len(rows) - 0.5)
+    ax1.set_xlabel("Δm% ↓ (B) vs our STL (mean ± se, dots: seeds)", fontsize=8)
+    per = np.array([r["per_metric"] for r in rows], dtype=float)
+    lim = float(np.nanmax(np.abs(per))) if np.isfinite(per).any() else 1.0
+    im = ax2.imshow(per, aspect="auto", origin="lower", cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -lim or -1.0, lim or 1.0))
+    ax2.set_xticks(range(len(metrics)), metrics, rotation=60, ha="right", fontsize=7)
+    ax2.set_yticks(y, [])
+    if per.size <= 200:
+        for (i, j), v in np.ndenumerate(per):
+            ax2.text(j, i, f"{v:.0f}" if lim >= 10 else f"{v:.1f}", ha="center", va="center", fontsize=5.5)
+    fig.colorbar(im, ax=ax2, label="relative change % (+ worse)", shrink=0.8)
+    fig.suptitle(f"{results['experiment']}: Δm% ↓ (B) and its per-metric terms", fontsize=9)
+    return fig
+
+
 def delta_m_table(results: dict[str, Any], section: str = "methods") -> list[dict[str, Any]]:
     """Rows (method, Δm% ↓ (B) mean ± se, per-metric relative changes, spread, mean rank) from the summary."""
     summ = results["summary"]
@@ -759,7 +800,8 @@ register(Experiment(
     description="E3/E5: EMTL, EMTL-SI (and λ sweep), the R2 and R1+imtl ablations vs baselines on Multi-Digits (quick) / "
                 "Multi-MNIST (full); inequity of r over training.",
     profiles={"quick": _DIGITS_QUICK, "full": _DIGITS_FULL}, run_seed=run_digits,
-    figures={"inequity": figure_inequity, "weights": figure_weights, "lambda": figure_lambda},
+    figures={"inequity": figure_inequity, "weights": figure_weights, "lambda": figure_lambda,
+             "delta_m": figure_delta_m},
 ))
 register(Experiment(
     name="emtl.scale", paper="EMTL",
@@ -770,7 +812,7 @@ register(Experiment(
     name="emtl.scenes", paper="EMTL",
     description="E2: Δm% ↓ (B) vs our STL on procedural scenes (seg/depth/normals), EMTL vs 9 baselines.",
     profiles={"quick": _SCENES_QUICK, "full": _SCENES_FULL}, run_seed=run_scenes,
-    figures={"inequity": figure_inequity},
+    figures={"inequity": figure_inequity, "delta_m": figure_delta_m},
 ))
 register(Experiment(
     name="emtl.recsys", paper="EMTL",

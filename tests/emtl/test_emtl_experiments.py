@@ -52,6 +52,13 @@ def test_run_digits_tiny(tmp_path):
         assert fig.axes
     rows = ex.delta_m_table(fake)
     assert {r["method"] for r in rows} == {"EW", "EMTL", "EMTL-SI"}
+    fig = ex.figure_delta_m(fake)  # best method on top, its per-metric row beside it
+    bars, heat = fig.axes[0], fig.axes[1]
+    order = sorted(rows, key=lambda r: r["delta_m"])
+    assert [t.get_text() for t in bars.get_yticklabels()][::-1] == [r["method"] for r in order]
+    top = heat.get_images()[0].get_array()[-1]
+    assert list(top) == pytest.approx(order[0]["per_metric"])
+    assert [t.get_text() for t in heat.get_xticklabels()] == ["acc left", "acc right"]
     claim = ex._check_inequity({"per_seed": [out, out]})
     assert claim.ours.startswith("mean CV²(r)")
     assert ex._check_inequity_si({"per_seed": [out]}).ours.startswith("mean Var(log r)")
