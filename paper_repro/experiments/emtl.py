@@ -58,6 +58,7 @@ __all__ = [
     "figure_weights",
     "figure_lambda",
     "figure_scale",
+    "figure_delta_m",
     "delta_m_table",
     "recsys_table",
     "format_recsys_table",
