@@ -856,14 +856,22 @@ def _check_scale_sum(results: dict[str, Any]) -> ClaimOutcome:
 
 
 def _check_scenes(results: dict[str, Any]) -> ClaimOutcome:
+    """Holds if EMTL's mean Δm% over seeds is at most the best baseline's (EMTL-SI and the EMTL ablations are not
+    baselines). With several seeds the text adds the paired differences (same seeds) against the best baseline and
+    EW, mean ± se: the verdict compares means, the differences say how far apart they are."""
     runs = results["per_seed"]
     names = [n for n in runs[0]["methods"] if not n.startswith("STL-")]
-    means = {n: float(np.mean([r["methods"][n]["delta_m"] for r in runs])) for n in names}
+    per_seed = {n: [r["methods"][n]["delta_m"] for r in runs] for n in names}
+    means = {n: float(np.mean(v)) for n, v in per_seed.items()}
     baselines = {n: v for n, v in means.items() if not n.startswith("EMTL")}
     best = min(baselines, key=baselines.get)
     e = means["EMTL"]
     ours = (f"Δm% ↓ (B): EMTL {e:+.2f}, EMTL-SI {means.get('EMTL-SI', float('nan')):+.2f}, best baseline {best} "
             f"{baselines[best]:+.2f}, EW {means.get('EW', float('nan')):+.2f} (n={len(runs)} seed(s))")
+    if len(runs) > 1:
+        pairs = [(m, b) for m in ("EMTL", "EMTL-SI") for b in dict.fromkeys((best, "EW")) if m in per_seed and b in per_seed]
+        ours += "; paired " + ", ".join(paired_effect(per_seed[m], per_seed[b], "less", label=f"{m} − {b}").ours
+                                        for m, b in pairs)
     return ClaimOutcome(e <= baselines[best], ours, {"delta_m": means, "best_baseline": best})
 
 

@@ -64,6 +64,22 @@ def test_run_digits_tiny(tmp_path):
     assert ex._check_inequity_si({"per_seed": [out]}).ours.startswith("mean Var(log r)")
 
 
+def test_check_scenes_compares_emtl_with_the_best_baseline():
+    """emtl.scenes-best on hand-made per-seed Δm%: EMTL-SI and STL rows are not baselines; paired differences."""
+    def res(**dm):
+        return {"per_seed": [{"methods": {n: {"delta_m": v[s]} for n, v in dm.items()}} for s in range(2)]}
+
+    out = ex._check_scenes(res(EW=[0.0, 0.0], GradNorm=[-1.2, -1.4], EMTL=[-1.0, -2.0], **{"EMTL-SI": [-9.0, -9.0]},
+                               **{"STL-0": [-50.0, -50.0]}))
+    assert out.holds and out.detail["best_baseline"] == "GradNorm"
+    assert "paired EMTL − GradNorm = -0.2 ± 0.4 (n=2), EMTL − EW = -1.5 ± 0.5 (n=2)" in out.ours
+    assert "EMTL-SI − GradNorm = -7.7 ± 0.1 (n=2)" in out.ours
+    out = ex._check_scenes(res(EW=[0.0, 0.0], GradNorm=[-1.2, -1.4], EMTL=[-1.0, -1.5]))
+    assert not out.holds and "EMTL −" in out.ours
+    one = ex._check_scenes({"per_seed": res(EW=[0.0, 0.0], EMTL=[-1.0, -1.0])["per_seed"][:1]})
+    assert one.holds and "paired" not in one.ours and one.detail["best_baseline"] == "EW"
+
+
 def test_run_scenes_tiny(tmp_path):
     cfg = {**ex._SCENES_QUICK, "methods": ["EW", "EMTL-rep", "STL-0", "STL-1", "STL-2"], "n_train": 8, "n_val": 2,
            "n_test": 4, "size": 16, "channels": [4, 4, 4], "epochs": 1, "batch_size": 4, "probe_every": 1,
