@@ -80,6 +80,21 @@ def test_check_scenes_compares_emtl_with_the_best_baseline():
     assert one.holds and "paired" not in one.ours and one.detail["best_baseline"] == "EW"
 
 
+def test_check_inequity_scenes_needs_both_parts_and_two_se():
+    def res(emtl_cv2, ew_cv2, si_logvar, ew_logvar):
+        return {"per_seed": [{"methods": {"EMTL": {"mean_cv2_r": a}, "EW": {"mean_cv2_r": b, "mean_var_log_r": d},
+                                          "EMTL-SI": {"mean_var_log_r": c}}}
+                             for a, b, c, d in zip(emtl_cv2, ew_cv2, si_logvar, ew_logvar)]}
+
+    assert ex._check_inequity_scenes(res([0.22, 0.23, 0.25], [0.26, 0.28, 0.30], [0.25, 0.26, 0.27],
+                                         [0.31, 0.36, 0.43])).holds
+    noisy = ex._check_inequity_scenes(res([0.22, 0.29, 0.25], [0.26, 0.28, 0.30], [0.25, 0.26, 0.27],
+                                          [0.31, 0.36, 0.43]))  # EMTL lower on average, not by 2 se
+    assert not noisy.holds and noisy.detail["parts"][1]["holds"]
+    one = ex._check_inequity_scenes(res([0.1], [0.3], [0.1], [0.3]))  # one seed: no se, cannot hold
+    assert not one.holds and "(n=1)" in one.ours
+
+
 def test_run_scenes_tiny(tmp_path):
     cfg = {**ex._SCENES_QUICK, "methods": ["EW", "EMTL-rep", "STL-0", "STL-1", "STL-2"], "n_train": 8, "n_val": 2,
            "n_test": 4, "size": 16, "channels": [4, 4, 4], "epochs": 1, "batch_size": 4, "probe_every": 1,
