@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,8 @@ class RunContext:
     :ivar units_dir: where :meth:`unit` stores its results (the runner sets ``workdir/units``); ``None``
         (the default, e.g. when a test or notebook calls ``run_seed`` directly): units are computed, not stored.
     :ivar units_resumed: keys of the :meth:`unit` calls of this run that were read back, in call order.
+    :ivar units_resumed_s: the compute seconds the read-back units took when they ran (stored with each unit), so
+        that a seed finished over several processes reports its whole time, not only the last process's.
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -74,6 +77,7 @@ class RunContext:
     generator: torch.Generator | None = None
     units_dir: Path | None = None
     units_resumed: list[str] = field(default_factory=list)
+    units_resumed_s: float = 0.0
 
     def checkpoint_dir(self, tag: str) -> Path | None:
         """Where a trainer of this seed keeps its checkpoints (``workdir/<tag>``), or ``None`` without a workdir.
@@ -119,11 +123,14 @@ class RunContext:
             return to_jsonable(compute())
         path = Path(self.units_dir) / f"{key}.json"
         if path.exists():
+            stored = _read_json(path)
             self.units_resumed.append(key)
+            self.units_resumed_s += float(stored.get("wall_clock_s", 0.0))  # 0 for units stored before it was kept
             self.logger.info("unit %s: read back from %s", key, path)
-            return _read_json(path)["result"]
+            return stored["result"]
+        t0 = time.perf_counter()
         result = to_jsonable(compute())
-        _write_json(path, {"key": key, "result": result})
+        _write_json(path, {"key": key, "result": result, "wall_clock_s": time.perf_counter() - t0})
         return result
 
 

@@ -238,7 +238,9 @@ def run_experiment(
     :returns: the aggregate dict (also written to disk): ``experiment, paper, description, profile,
         seeds, config, settings_hash, per_seed`` (list aligned with ``seeds``), ``summary``
         (dotted key -> mean/se/n/values), ``aggregate`` (the experiment's own, or None),
-        ``provenance``, ``wall_clock_s`` (sum over seeds), ``session_wall_clock_s``, ``seeds_run``,
+        ``provenance``, ``wall_clock_s`` (sum over seeds; a seed finished over several processes counts the time
+        its read-back units took when they ran, not a trainer's time before a mid-unit interruption),
+        ``session_wall_clock_s``, ``seeds_run``,
         ``seeds_resumed``.
     :raises SettingsMismatchError: stored seeds/checkpoints used other settings and not ``fresh``.
     """
@@ -306,7 +308,7 @@ def run_experiment(
         except BaseException:
             log.error("%s/%s seed %d failed; completed seeds are kept in %s", profile, name, seed, exp_dir)
             raise
-        wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0 + ctx.units_resumed_s  # units read back count the time they took
         if not isinstance(result, dict):
             raise TypeError(f"run_seed of {name!r} should return a dict. Found {type(result).__name__} for seed {seed}.")
         rec = {

@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,6 +206,25 @@ def test_stored_results_keeps_partial_drops_stale_and_says_so(fake: tuple[Experi
     found, lines = stored_results([exp.name], "quick", tmp_path)
     assert found == {exp.name: None} and f"run {exp.name} --profile quick" in lines[0]
     assert run.calls == [1, 0]  # nothing run by the reader
+
+
+def test_seed_wall_clock_counts_units_read_back(tmp_path: Path) -> None:
+    """A seed finished in a second process reports the time its stored units took, not only its own."""
+    def run_seed(config: dict[str, Any], seed: int, ctx: RunContext) -> dict[str, Any]:
+        return {"a": ctx.unit("a", lambda: time.sleep(0.2) or 1.0)}
+
+    exp = Experiment(name=f"test.units-{uuid.uuid4().hex[:8]}", paper="core", description="units",
+                     profiles={"quick": {"seeds": [0]}, "full": {}}, run_seed=run_seed)
+    registry.register(exp)
+    try:
+        first = run_experiment(exp.name, out_dir=tmp_path, progress=False)
+        unit = json.loads((tmp_path / "quick" / exp.name / "seed0" / "units" / "a.json").read_text())
+        assert unit["result"] == 1.0 and 0.2 <= unit["wall_clock_s"] <= first["wall_clock_s"]
+        (tmp_path / "quick" / exp.name / "seed0.json").unlink()  # the seed ran again, its unit read back
+        again = run_experiment(exp.name, out_dir=tmp_path, progress=False)
+        assert again["seeds_run"] == [0] and again["wall_clock_s"] >= unit["wall_clock_s"]
+    finally:
+        registry.unregister(exp.name)
 
 
 def test_settings_change_is_detected(fake: tuple[Experiment, FakeRun], tmp_path: Path) -> None:
