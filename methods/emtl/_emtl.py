@@ -259,7 +259,7 @@ class EMTL(GradientCombiner):
     # -- one step -----------------------------------------------------------------------------
     def backward(
         self,
-        losses: Tensor,
+        losses: Tensor | Sequence[Tensor],
         *,
         shared_params: Iterable[Tensor],
         task_params: Iterable[Tensor] | Iterable[Iterable[Tensor]] | None = None,
@@ -273,14 +273,22 @@ class EMTL(GradientCombiner):
         ``grad_on="rep"``: norms from ``features`` (required), then one backward of :math:`\\sum_i w_i L_i`.
         ``grad_on="last"``: norms on ``norm_params`` (required unless ``last_blocks`` is set), then one
         backward of :math:`\\sum_i w_i L_i`.
+
+        ``losses`` is the ``(K,)`` loss vector or the K scalar losses before stacking. Pass the list in ``rep``
+        mode: each task's pass then runs through its own head only, while from a stacked vector every pass also
+        runs every other head with zero cotangents (K times the heads' backward; the result is the same).
         """
+        task_losses: list[Tensor] | None = None
+        if not isinstance(losses, Tensor):
+            task_losses = [loss.reshape(()) for loss in losses]
+            losses = torch.stack(task_losses)
         if self.grad_on == "shared":
             return mtl_backward(losses, self, shared_params=shared_params, task_params=task_params,
                                 head_grads=self.head_grads, retain_graph=retain_graph)
         if self.grad_on == "rep":
             if features is None:
                 raise ValueError("EMTL(grad_on='rep').backward needs `features` (the shared representation z). Found `None`.")
-            return _backward_rep(self, losses, shared_params, task_params, features, retain_graph)
+            return _backward_rep(self, losses, shared_params, task_params, features, retain_graph, task_losses)
         if norm_params is None:
             if self.last_blocks is not None:
                 return mtl_backward(losses, self, shared_params=shared_params, task_params=task_params,
@@ -452,7 +460,7 @@ def _backward_on_subset(emtl: EMTL, losses: Tensor, shared_params: Iterable[Tens
 
 def _backward_rep(emtl: EMTL, losses: Tensor, shared_params: Iterable[Tensor],
                   task_params: Iterable[Tensor] | Iterable[Iterable[Tensor]] | None, features: Tensor,
-                  retain_graph: bool) -> dict[str, Any]:
+                  retain_graph: bool, task_losses: Sequence[Tensor] | None = None) -> dict[str, Any]:
     r"""``grad_on="rep"`` in K backward passes through the heads (one per task, each through its own head)
     plus one through the trunk.
 
@@ -468,11 +476,13 @@ def _backward_rep(emtl: EMTL, losses: Tensor, shared_params: Iterable[Tensor],
     if not shared:
         raise ValueError("Parameter `shared_params` should be a non-empty iterable of tensors. Found an empty list.")
     # One backward per task, each through its own head only: autograd prunes the trunk (only z and the
-    # head parameters are requested) and the other heads (not reached from L_i), so the K passes cost about
-    # one backward through all heads. A batched pass (vmap over an identity) would run every head K times.
+    # head parameters are requested) and, starting from the unstacked loss L_i, the other heads, so the K passes
+    # cost about one backward through all heads. From losses[i] of a stacked vector the pass would go through
+    # the stack into every head (zero cotangents), as a batched pass (vmap over an identity) would: K times.
+    per_task = list(task_losses) if task_losses is not None else list(losses.unbind())
     rows = []
-    for i in range(losses.numel()):
-        gs = torch.autograd.grad(losses[i], [features] + heads, retain_graph=True, allow_unused=True,
+    for loss_i in per_task:
+        gs = torch.autograd.grad(loss_i, [features] + heads, retain_graph=True, allow_unused=True,
                                  materialize_grads=True)
         rows.append(torch.cat([g.reshape(-1) for g in gs]))
     jac, mode = torch.stack(rows), "loop"
@@ -531,7 +541,8 @@ class EMTLStep(JointStep):
         if self.combiner.grad_on == "rep" and res.features is None:
             raise ValueError("EMTLStep with EMTL(grad_on='rep') needs a closure that returns `features`.")
         optimizer.zero_grad(set_to_none=True)
-        info = self.combiner.backward(res.losses, shared_params=shared_params, task_params=task_params,
+        losses = res.task_losses if self.combiner.grad_on == "rep" and res.task_losses is not None else res.losses
+        info = self.combiner.backward(losses, shared_params=shared_params, task_params=task_params,
                                       features=res.features, norm_params=self.norm_params)
         optimizer.step()
         self.combiner.after_step(lambda: _no_grad_losses(closure))

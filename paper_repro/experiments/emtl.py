@@ -780,9 +780,8 @@ def benchmark_step_time(methods: Sequence[str] = ("EW", "EMTL-rep", "EMTL", "PCG
 
         def closure(tasks=None, model=model, feats=feats):
             z = model.encode(d.image)
-            outs = model.decode(z)
-            return ForwardResult(torch.stack([f(o, y) for f, o, y in zip(fns, outs, (d.seg, d.depth, d.normal))]),
-                                 z if feats else None)
+            ls = [f(o, y) for f, o, y in zip(fns, model.decode(z), (d.seg, d.depth, d.normal))]
+            return ForwardResult(torch.stack(ls), z if feats else None, ls if feats else None)  # as the Trainer does
 
         runs.append((name, model, strategy, opt, closure))
     times: dict[str, list[float]] = {name: [] for name in methods}

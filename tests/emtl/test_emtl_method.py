@@ -577,3 +577,36 @@ def test_imtl_base_weights_are_alpha_plus_regulariser():
     v = regularizer_weights(stats.losses, stats.jacobian.norm(dim=1), "cv")
     torch.testing.assert_close(w, (alpha + 0.1 * v).clamp_min(0.0))
     torch.testing.assert_close(torch.tensor(comb.last_info["beta"], dtype=torch.float64), alpha)
+
+
+def test_rep_step_runs_each_head_backward_once_from_the_unstacked_losses():
+    """EMTLStep in rep mode uses the closure's unstacked losses: one backward per head (a stacked vector would
+    send every task's pass through every head); the gradients are the same either way."""
+    from methods import ForwardResult
+    from methods.emtl import EMTLStep
+
+    def run(pass_list: bool) -> tuple[list[int], list[torch.Tensor]]:
+        torch.manual_seed(0)
+        trunk = torch.nn.Linear(4, 6).double()
+        heads = [torch.nn.Linear(6, 1).double() for _ in range(3)]
+        calls = [0, 0, 0]
+        for i, h in enumerate(heads):
+            h.register_full_backward_hook(lambda m, gi, go, i=i: calls.__setitem__(i, calls[i] + 1))
+        x = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+        def closure(tasks=None):
+            z = torch.tanh(trunk(x))
+            ls = [(s * h(z) ** 2).mean() for s, h in zip((1.0, 10.0, 0.1), heads)]
+            return ForwardResult(torch.stack(ls), z, ls if pass_list else None)
+
+        params = [*trunk.parameters(), *(p for h in heads for p in h.parameters())]
+        opt = torch.optim.SGD(params, lr=0.0)  # lr 0: the .grad after the step is the step's gradient
+        EMTLStep(EMTL(3, lam=0.5, grad_on="rep")).step(closure, opt, shared_params=list(trunk.parameters()),
+                                                         task_params=[list(h.parameters()) for h in heads])
+        return calls, [p.grad.clone() for p in params]
+
+    calls_list, grads_list = run(True)
+    calls_stacked, grads_stacked = run(False)
+    assert calls_list == [1, 1, 1] and calls_stacked == [3, 3, 3]
+    for a, b in zip(grads_list, grads_stacked):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
