@@ -359,6 +359,27 @@ def _accumulate(params: Sequence[Tensor], flat: Tensor) -> None:
         offset += n
 
 
+def split_losses(losses: Tensor | Sequence[Tensor]) -> tuple[Tensor, list[Tensor] | None]:
+    """The ``(K,)`` loss vector and, when ``losses`` is the K scalar losses before stacking, that list.
+
+    Backward passes that should run through one task's head only start from the list: from ``vector[i]`` autograd
+    goes through the stack into every head (with zero cotangents).
+
+    >>> a, b = torch.tensor(1.0), torch.tensor([2.0])
+    >>> vec, parts = split_losses([a, b])
+    >>> vec.tolist(), [p.shape for p in parts], split_losses(vec)[1] is None
+    ([1.0, 2.0], [torch.Size([]), torch.Size([])], True)
+
+    :raises ValueError: an empty list.
+    """
+    if isinstance(losses, Tensor):
+        return losses, None
+    task_losses = [loss.reshape(()) for loss in losses]
+    if not task_losses:
+        raise ValueError("Parameter `losses` should hold one loss per task. Found none.")
+    return torch.stack(task_losses), task_losses
+
+
 def mtl_backward(
     losses: Tensor | Sequence[Tensor],
     combiner: Combiner,
@@ -402,12 +423,7 @@ def mtl_backward(
     """
     if not isinstance(combiner, Combiner):
         raise TypeError(f"Parameter `combiner` should be a methods.Combiner. Found `{type(combiner).__name__}`.")
-    task_losses: list[Tensor] | None = None
-    if not isinstance(losses, Tensor):
-        task_losses = [loss.reshape(()) for loss in losses]
-        if not task_losses:
-            raise ValueError("Parameter `losses` should hold one loss per task. Found none.")
-        losses = torch.stack(task_losses)
+    losses, task_losses = split_losses(losses)
     check_losses(losses, combiner.n_tasks, check_finite=check_finite)
     shared = _param_list(shared_params, "shared_params")
     heads: list[Tensor] = []

@@ -44,7 +44,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from .._core import Combiner, GradientCombiner, GradientStats, check_losses, mtl_backward, task_jacobian
+from .._core import (Combiner, GradientCombiner, GradientStats, check_losses, mtl_backward, split_losses,
+                     task_jacobian)
 from ..strategies import Closure, JointStep, _no_grad_losses
 from ._functional import (
     BASES,
@@ -278,10 +279,7 @@ class EMTL(GradientCombiner):
         mode: each task's pass then runs through its own head only, while from a stacked vector every pass also
         runs every other head with zero cotangents (K times the heads' backward; the result is the same).
         """
-        task_losses: list[Tensor] | None = None
-        if not isinstance(losses, Tensor):
-            task_losses = [loss.reshape(()) for loss in losses]
-            losses = torch.stack(task_losses)
+        losses, task_losses = split_losses(losses)
         if self.grad_on == "shared":
             return mtl_backward(losses, self, shared_params=shared_params, task_params=task_params,
                                 head_grads=self.head_grads, retain_graph=retain_graph)
@@ -541,7 +539,7 @@ class EMTLStep(JointStep):
         if self.combiner.grad_on == "rep" and res.features is None:
             raise ValueError("EMTLStep with EMTL(grad_on='rep') needs a closure that returns `features`.")
         optimizer.zero_grad(set_to_none=True)
-        losses = res.task_losses if self.combiner.grad_on == "rep" and res.task_losses is not None else res.losses
+        losses = res.task_losses if self.use_features and res.task_losses is not None else res.losses  # as JointStep
         info = self.combiner.backward(losses, shared_params=shared_params, task_params=task_params,
                                       features=res.features, norm_params=self.norm_params)
         optimizer.step()
